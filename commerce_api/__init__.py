@@ -1,0 +1,1 @@
+"""smartmall: commerce_api."""

@@ -1,0 +1,1 @@
+"""smartmall: data."""

@@ -1,0 +1,1 @@
+"""Seeded, deterministic synthetic omnichannel retailer (see ``generate.generate``)."""

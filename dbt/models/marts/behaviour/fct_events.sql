@@ -1,0 +1,13 @@
+{{ config(materialized='incremental', unique_key='_batch', incremental_strategy='delete+insert') }}
+-- Incremental by feed batch: a re-ingested day replaces that day's events.
+select
+    event_id, event, occurred_at, event_date, anonymous_id, user_id, session_id, channel, device, sku,
+    search_query, list_id, order_id, revenue, coupon_code, promotion_id, funnel_step, _batch, _ingested_at
+from {{ ref('stg_events') }}
+{% if is_incremental() %}
+where _batch in (
+    select _batch from {{ source('raw', 'ingest_log') }}
+    where source_table = 'events'
+      and _ingested_at > (select coalesce(max(_ingested_at), timestamp '1900-01-01') from {{ this }})
+)
+{% endif %}

@@ -1,0 +1,46 @@
+with s as (
+    select
+        session_id,
+        min(occurred_at) as started_at,
+        max(occurred_at) as ended_at,
+        any_value(anonymous_id) as anonymous_id,
+        max(user_id) as user_id,
+        mode(channel) as channel,
+        mode(device) as device,
+        count(*) as events,
+        count(*) filter (where event = 'Product Viewed') as product_views,
+        count(*) filter (where event = 'Products Searched') as searches,
+        count(*) filter (where event = 'Product Added') as adds,
+        count(*) filter (where event = 'Product Removed') as removes,
+        count(*) filter (where event = 'Coupon Applied') as coupons_applied,
+        max(order_id) as order_id,
+        sum(revenue) filter (where event = 'Order Completed') as revenue
+    from {{ ref('fct_events') }}
+    group by session_id
+),
+-- stitch anonymous visitors to the member they later identified as
+identities as (
+    select anonymous_id, max(user_id) as user_id
+    from {{ ref('fct_events') }}
+    where user_id is not null and anonymous_id is not null
+    group by anonymous_id
+)
+select
+    s.session_id,
+    coalesce(s.user_id, i.user_id) as customer_id,
+    s.anonymous_id,
+    s.channel,
+    s.device,
+    s.started_at,
+    s.ended_at,
+    cast(s.started_at as date) as session_date,
+    date_diff('second', s.started_at, s.ended_at) as duration_seconds,
+    s.events, s.product_views, s.searches, s.adds, s.removes, s.coupons_applied,
+    coalesce(f.funnel_depth, 0) as funnel_depth,
+    f.completed_at is not null as converted,
+    s.adds > 0 and f.completed_at is null as abandoned_cart,
+    s.order_id,
+    s.revenue
+from s
+left join identities i using (anonymous_id)
+left join {{ ref('int_session_funnel') }} f using (session_id)

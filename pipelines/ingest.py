@@ -1,0 +1,290 @@
+"""Landing files -> ``raw.<table>`` in the warehouse, with record-level quarantine.
+
+Plain functions over a DuckDB connection; the Dagster assets in ``pipelines.assets`` wrap them.
+
+A batch is everything that landed for one table and one feed day (``date=YYYY-MM-DD``), or the
+whole snapshot for a reference table. Loading a batch replaces what that batch loaded before, in
+one transaction, so re-running a partition or re-importing the same file changes nothing.
+Each record either lands in ``raw.<table>`` or in ``raw.quarantine`` with the rule that caught
+it: ``rows_in == accepted + quarantined`` for every batch, and it is recorded in
+``raw.ingest_log``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from data.contract import TABLES, Table
+
+DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
+SUPPORTED_SUFFIXES = (".parquet", ".csv")
+DUPLICATE_KEY_RULE = "duplicate_key"
+
+
+class IngestError(RuntimeError):
+    """A file that cannot be read at all; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    table: str
+    batches: int
+    files: int
+    rows_in: int
+    accepted: int
+    quarantined: int
+    seconds: float
+    quarantined_by_rule: dict[str, int]
+
+    def as_metadata(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables, quarantine and ingest log if they do not exist yet."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    for table in TABLES.values():
+        cols = ", ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS raw.{table.name} ({cols}, _batch VARCHAR, "
+            "_source_file VARCHAR, _ingested_at TIMESTAMP)"
+        )
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS raw.quarantine (source_table VARCHAR, _batch VARCHAR, "
+        "_source_file VARCHAR, source_row BIGINT, rule VARCHAR, reason VARCHAR, record JSON, "
+        "_ingested_at TIMESTAMP)"
+    )
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS raw.ingest_log (source_table VARCHAR, _batch VARCHAR, files INTEGER, "
+        "rows_in BIGINT, accepted BIGINT, quarantined BIGINT, _ingested_at TIMESTAMP)"
+    )
+
+
+def landing_batches(landing: Path, table: Table) -> dict[str, list[Path]]:
+    """Files that landed for ``table``, grouped by batch: feed day for daily tables, else 'snapshot'."""
+    root = landing / table.name
+    if not root.exists():
+        return {}
+    batches: dict[str, list[Path]] = {}
+    if table.daily:
+        for day_dir in sorted(root.iterdir()):
+            match = DATE_DIR.search(day_dir.name)
+            if day_dir.is_dir() and match:
+                files = _data_files(day_dir)
+                if files:
+                    batches[match.group(1)] = files
+    else:
+        files = _data_files(root)
+        if files:
+            batches["snapshot"] = files
+    return batches
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def ingest_table(
+    con: duckdb.DuckDBPyConnection,
+    table_name: str,
+    landing: Path,
+    batches: Iterable[str] | None = None,
+) -> IngestReport:
+    """Load the given batches (all landed ones when None) of one table into ``raw``.
+
+    Raises IngestError if a file cannot be parsed at all or lacks a required column; nothing of
+    that call is written then.
+    """
+    started = time.perf_counter()
+    table = TABLES[table_name]
+    ensure_raw_schema(con)
+    available = landing_batches(landing, table)
+    wanted = sorted(available) if batches is None else sorted(b for b in set(batches) if b in available)
+    files = [(b, f) for b in wanted for f in available[b]]
+    if not files:
+        return IngestReport(table.name, 0, 0, 0, 0, 0, time.perf_counter() - started, {})
+
+    _stage(con, table, files)
+    rule_case = _routing_case(table)
+    key_cols = ", ".join(table.key)
+    # Keys already loaded by batches other than these are duplicates too (a re-sent event).
+    existing_keys = (
+        f"SELECT DISTINCT {key_cols} FROM raw.{table.name} "
+        f"WHERE _batch NOT IN (SELECT DISTINCT _batch FROM stage)"
+    )
+    _create_known_views(con)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE routed AS
+        WITH ruled AS (
+            SELECT *, {rule_case} AS _rule0 FROM stage
+        ), numbered AS (
+            -- only records that pass every other rule compete for a key: a broken copy of a
+            -- record must not push the good one out as a "duplicate"
+            SELECT *, row_number() OVER (PARTITION BY {key_cols}, _rule0 IS NULL
+                                         ORDER BY _source_file, _source_row) AS _dup_rank
+            FROM ruled
+        ), flagged AS (
+            SELECT n.*, (e.{table.key[0]} IS NOT NULL) AS _seen_before
+            FROM numbered n LEFT JOIN ({existing_keys}) e USING ({key_cols})
+        )
+        SELECT * EXCLUDE (_rule0, _dup_rank, _seen_before),
+               coalesce(_rule0, CASE WHEN _dup_rank > 1 OR _seen_before THEN '{DUPLICATE_KEY_RULE}' END) AS _rule
+        FROM flagged
+        """
+    )
+    reasons = {r.name: r.reason for r in table.rules}
+    reasons[DUPLICATE_KEY_RULE] = f"key ({key_cols}) seen before in this or an earlier batch"
+    reason_case = "CASE _rule " + " ".join(
+        f"WHEN '{name}' THEN '{text.replace(chr(39), chr(39) * 2)}'" for name, text in reasons.items()
+    ) + " END"
+    casts = ", ".join(_cast(c.name, c.sql_type) for c in table.columns)
+    record = "to_json({" + ", ".join(f"'{c}': \"{c}\"" for c in table.column_names) + "})"
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM raw.{table.name} WHERE _batch IN (SELECT DISTINCT _batch FROM stage)")
+        con.execute(
+            "DELETE FROM raw.quarantine WHERE source_table = ? AND _batch IN (SELECT DISTINCT _batch FROM stage)",
+            [table.name],
+        )
+        con.execute("DELETE FROM raw.ingest_log WHERE source_table = ? AND _batch IN (SELECT DISTINCT _batch FROM stage)",
+                    [table.name])
+        con.execute(
+            f"INSERT INTO raw.{table.name} SELECT {casts}, _batch, _source_file, now()::TIMESTAMP "
+            "FROM routed WHERE _rule IS NULL"
+        )
+        con.execute(
+            f"INSERT INTO raw.quarantine SELECT ?, _batch, _source_file, _source_row, _rule, {reason_case}, "
+            f"{record}, now()::TIMESTAMP FROM routed WHERE _rule IS NOT NULL",
+            [table.name],
+        )
+        con.execute(
+            "INSERT INTO raw.ingest_log SELECT ?, _batch, count(DISTINCT _source_file), count(*), "
+            "count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL), now()::TIMESTAMP "
+            "FROM routed GROUP BY _batch",
+            [table.name],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+    rows_in, accepted, quarantined = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL) FROM routed"
+    ).fetchone()
+    by_rule = dict(
+        con.execute("SELECT _rule, count(*) FROM routed WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+    )
+    con.execute("DROP TABLE IF EXISTS stage")
+    con.execute("DROP TABLE IF EXISTS routed")
+    return IngestReport(
+        table=table.name,
+        batches=len(wanted),
+        files=len(files),
+        rows_in=int(rows_in),
+        accepted=int(accepted),
+        quarantined=int(quarantined),
+        seconds=round(time.perf_counter() - started, 3),
+        quarantined_by_rule={str(k): int(v) for k, v in by_rule.items()},
+    )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[str, Path]]) -> None:
+    """Read every file as text columns into TEMP table ``stage`` with batch, file and row number."""
+    selects = []
+    for kind in SUPPORTED_SUFFIXES:
+        group = [(b, f) for b, f in files if f.suffix.lower() == kind]
+        if not group:
+            continue
+        present = _check_columns(con, table, group, kind)
+        reader = _reader(kind, [str(f) for _, f in group])
+        cols = ", ".join(
+            f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
+            for c in table.column_names
+        )
+        batch_of = "CASE filename " + " ".join(f"WHEN '{_sql_str(str(f))}' THEN '{b}'" for b, f in group) + " END"
+        selects.append(
+            f"SELECT {cols}, {batch_of} AS _batch, filename AS _source_file, "
+            f"row_number() OVER (PARTITION BY filename) AS _source_row FROM {reader}"
+        )
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE stage AS " + " UNION ALL BY NAME ".join(selects))
+    except duckdb.Error as exc:
+        _raise_for_bad_file(con, files, exc)
+
+
+def _reader(kind: str, paths: list[str]) -> str:
+    listed = "[" + ", ".join(f"'{_sql_str(p)}'" for p in paths) + "]"
+    if kind == ".csv":
+        return f"read_csv({listed}, all_varchar=true, header=true, union_by_name=true, filename=true)"
+    return f"read_parquet({listed}, union_by_name=true, filename=true, hive_partitioning=false)"
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, group: Sequence[tuple[str, Path]], kind: str) -> set[str]:
+    """Columns present in these files; a file missing a required column is refused by name."""
+    required = {c.name for c in table.columns if c.required}
+    present_all: set[str] = set()
+    for _, path in group:
+        try:
+            if kind == ".csv":
+                rows = con.execute(
+                    f"DESCRIBE SELECT * FROM read_csv('{_sql_str(str(path))}', all_varchar=true, header=true)"
+                ).fetchall()
+            else:
+                rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_sql_str(str(path))}')").fetchall()
+        except duckdb.Error as exc:
+            raise IngestError(f"{path}: cannot be read as {kind[1:]}: {_first_line(exc)}") from exc
+        names = {r[0] for r in rows}
+        missing = required - names
+        if missing:
+            raise IngestError(
+                f"{path}: missing required column(s) {sorted(missing)} for table '{table.name}'; "
+                f"found {sorted(names)}"
+            )
+        present_all |= names
+    return present_all
+
+
+def _raise_for_bad_file(con: duckdb.DuckDBPyConnection, files: Sequence[tuple[str, Path]], exc: Exception) -> None:
+    for _, path in files:
+        reader = _reader(path.suffix.lower(), [str(path)])
+        try:
+            con.execute(f"SELECT count(*) FROM {reader}").fetchall()
+        except duckdb.Error as inner:
+            raise IngestError(f"{path}: cannot be parsed: {_first_line(inner)}") from inner
+    raise IngestError(f"landing files could not be read together: {_first_line(exc)}") from exc
+
+
+def _routing_case(table: Table) -> str:
+    """The first rule a record violates, or NULL."""
+    whens = " ".join(f"WHEN coalesce(({r.violation}), false) THEN '{r.name}'" for r in table.rules)
+    return f"CASE {whens} ELSE NULL END"
+
+
+def _create_known_views(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE OR REPLACE TEMP VIEW known_products AS SELECT sku FROM raw.products")
+    con.execute("CREATE OR REPLACE TEMP VIEW known_stores AS SELECT store_id FROM raw.stores")
+
+
+def _cast(name: str, sql_type: str) -> str:
+    col = f'nullif(trim("{name}"), \'\')'
+    if sql_type in ("INTEGER", "BIGINT"):
+        return f"CAST(CAST({col} AS DOUBLE) AS {sql_type}) AS \"{name}\""
+    if sql_type == "VARCHAR":
+        return f'{col} AS "{name}"'
+    return f'CAST({col} AS {sql_type}) AS "{name}"'
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
