@@ -348,3 +348,19 @@ TABLES: dict[str, Table] = {
 }
 REFERENCE_TABLES: tuple[str, ...] = ("stores", "products", "customers")
 DAILY_TABLES: tuple[str, ...] = ("transactions", "events", "iot_readings", "inventory_movements")
+
+# Value domains of accepted records, checked again by the great-expectations suite of each batch.
+ALLOWED_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "stores": {"kind": LOCATION_KINDS},
+    "customers": {"signup_channel": CHANNELS},
+    "transactions": {"channel": CHANNELS, "fulfillment": FULFILLMENTS},
+    "events": {"event": EVENT_NAMES, "channel": CHANNELS},
+    "iot_readings": {"kind": IOT_KINDS},
+    "inventory_movements": {"movement_type": MOVEMENT_TYPES},
+}
+VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "products": {"price": (0, MAX_UNIT_PRICE)},
+    "transactions": {"quantity": (-MAX_ABS_QUANTITY, MAX_ABS_QUANTITY), "unit_price": (0, MAX_UNIT_PRICE)},
+    "iot_readings": {"value": (-80, 100_000)},
+    "inventory_movements": {"quantity": (-MAX_ABS_QUANTITY * 100, MAX_ABS_QUANTITY * 100)},
+}

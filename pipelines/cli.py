@@ -1,2 +1,299 @@
-def main() -> None:
-    print("smartmall")
+"""``smartmall``: the front door. Generate or import data, run the pipeline, look at the result.
+
+Typical first run::
+
+    smartmall demo                      # synthetic retailer -> warehouse, end to end
+    smartmall import online-retail      # or real data: UCI Online Retail ...
+    smartmall run                       # ... then ingest + dbt build on what landed
+    smartmall status                    # what is in the warehouse, what was quarantined
+    smartmall ui                        # the Dagster UI on the same project
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from pipelines.settings import Settings, load_settings, prepare_environment
+
+MARTS = [
+    "dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
+    "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly",
+]
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _progress_logger() -> None:
+    """Progress lines of the assets (logger 'smartmall') go to the terminal, Dagster's chatter does not."""
+    log = logging.getLogger("smartmall")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.__stdout__)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+# --------------------------------------------------------------------------- data in
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
+    from data.importers.landing import reset_landing
+    from data.synthetic.generate import generate
+
+    out = Path(args.out) if args.out else settings.landing
+    reset_landing(out)
+    _say(f"Generating the '{args.scale}' synthetic retailer (seed {args.seed}) into {out} ...")
+    started = time.perf_counter()
+    manifest = generate(out, args.scale, seed=args.seed, dirty_rate=args.dirty_rate, progress=_say)
+    _say(f"Generated {manifest['start']}..{manifest['end']} in {time.perf_counter() - started:.0f}s: "
+         + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()))
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    out = Path(args.out) if args.out else settings.landing
+    since = date.fromisoformat(args.since) if args.since else None
+    until = date.fromisoformat(args.until) if args.until else None
+    started = time.perf_counter()
+    if args.source == "online-retail":
+        from data.importers.online_retail import DEFAULT_PATH, import_online_retail
+
+        path = Path(args.path) if args.path else DEFAULT_PATH
+        if not path.exists():
+            raise SystemExit(f"error: {path} not found (pass --path to the UCI Online Retail parquet file)")
+        manifest = import_online_retail(out, path, since, until)
+    elif args.source == "complete-journey":
+        from data.importers.complete_journey import import_complete_journey
+
+        manifest = import_complete_journey(out, since, until)
+    else:
+        from data.importers.folder import ContractError, import_folder
+
+        if not args.path:
+            raise SystemExit("error: 'smartmall import folder' needs --path to your folder of files")
+        try:
+            manifest = import_folder(Path(args.path), out, append=args.append)
+        except ContractError as exc:
+            raise SystemExit(f"error: {exc}") from exc
+    _say(f"Imported {manifest['source']} ({manifest['start']}..{manifest['end']}) into {out} in "
+         f"{time.perf_counter() - started:.1f}s: " + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()))
+    if manifest.get("ignored_columns"):
+        _say(f"  columns outside the contract, not loaded: {manifest['ignored_columns']}")
+    _say("Next: smartmall run")
+
+
+# --------------------------------------------------------------------------- pipeline
+def run_pipeline(settings: Settings, start: str | None = None, end: str | None = None, fresh: bool = False,
+                 log_path: Path | None = None) -> bool:
+    """Materialize the whole graph in process (ingest the landed days, then dbt build). True on success."""
+    if fresh and settings.warehouse.exists():
+        settings.warehouse.unlink()
+    prepare_environment(settings)
+    _progress_logger()
+    days = settings.landed_days()
+    if not days:
+        raise SystemExit(f"error: nothing has landed in {settings.landing}; run 'smartmall generate' or "
+                         "'smartmall import ...' first")
+    start, end = start or days[0], end or days[-1]
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import build_defs
+
+    job = build_defs(settings).resolve_job_def("refresh")
+    log_path = log_path or settings.home / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"Running the pipeline on {settings.landing} (feed days {start}..{end}); full log: {log_path}")
+    started = time.perf_counter()
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        result = job.execute_in_process(
+            instance=DagsterInstance.get(),
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False,
+        )
+    _say(f"Pipeline {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - started:.0f}s "
+         f"(Dagster run {result.run_id[:8]}).")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure and event.event_specific_data is not None:
+                error = getattr(event.event_specific_data, "error", None)
+                if error is not None:
+                    _say(f"  {event.step_key}: {error.message.strip().splitlines()[0]}")
+    return result.success
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
+    ok = run_pipeline(settings, args.start, args.end, fresh=args.fresh)
+    if ok:
+        print_status(settings)
+        _where_to_look(settings)
+    sys.exit(0 if ok else 1)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    started = time.perf_counter()
+    args.out = None
+    cmd_generate(args, settings)
+    ok = run_pipeline(settings, fresh=True)
+    if ok:
+        print_status(settings)
+        _say(f"Demo finished in {time.perf_counter() - started:.0f}s.")
+        _where_to_look(settings)
+    sys.exit(0 if ok else 1)
+
+
+# --------------------------------------------------------------------------- looking
+def _connect(settings: Settings):
+    import duckdb
+
+    if not settings.warehouse.exists():
+        raise SystemExit(f"error: no warehouse at {settings.warehouse}; run 'smartmall demo' or 'smartmall run'")
+    return duckdb.connect(str(settings.warehouse), read_only=True)
+
+
+def print_status(settings: Settings) -> None:
+    con = _connect(settings)
+    _say("\nIngestion (raw = accepted + quarantined):")
+    for table, rows_in, accepted, quarantined in con.execute(
+        "SELECT source_table, sum(rows_in), sum(accepted), sum(quarantined) FROM raw.ingest_log GROUP BY 1 ORDER BY 1"
+    ).fetchall():
+        _say(f"  {table:<20} {rows_in:>12,} in  {accepted:>12,} accepted  {quarantined:>8,} quarantined")
+    rules = con.execute(
+        "SELECT source_table, rule, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY 1, 3 DESC"
+    ).fetchall()
+    if rules:
+        _say("  quarantined by rule: " + "; ".join(f"{t}.{r} {n:,}" for t, r, n in rules))
+    _say("\nMarts (schema marts):")
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()}
+    for mart in MARTS:
+        n = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0] if mart in existing else "missing"
+        _say(f"  {mart:<22} {n:>12,} rows" if isinstance(n, int) else f"  {mart:<22} {n}")
+    con.close()
+
+
+def _where_to_look(settings: Settings) -> None:
+    _say(
+        "\nWhere to look next:\n"
+        f"  warehouse (DuckDB):  {settings.warehouse}\n"
+        "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
+        "  quarantined records: smartmall quarantine\n"
+        "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
+    )
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
+    print_status(settings)
+
+
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> None:
+    con = _connect(settings)
+    try:
+        print(con.sql(args.query))
+    except Exception as exc:  # show the database's message, not a traceback
+        raise SystemExit(f"error: {exc}") from exc
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> None:
+    con = _connect(settings)
+    where = "WHERE source_table = ?" if args.table else ""
+    params = [args.table] if args.table else []
+    print(con.sql(f"SELECT source_table, rule, any_value(reason) AS reason, count(*) AS records "
+                  f"FROM raw.quarantine {where} GROUP BY ALL ORDER BY records DESC", params=params))
+    print(con.sql(f"SELECT source_table, _batch, rule, record FROM raw.quarantine {where} "
+                  f"ORDER BY source_table, _batch LIMIT {int(args.limit)}", params=params))
+
+
+def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
+    prepare_environment(settings)
+    from pipelines.assets.dbt import ensure_manifest
+
+    ensure_manifest()
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    cmd = [dagster, "dev", "-m", "pipelines.definitions", "--host", args.host, "--port", str(args.port)]
+    _say("Starting: " + " ".join(cmd))
+    os.execv(cmd[0], cmd)
+
+
+def cmd_landing(args: argparse.Namespace, settings: Settings) -> None:
+    manifest = settings.landing / "_manifest.json"
+    _say(json.dumps(json.loads(manifest.read_text()), indent=2) if manifest.exists() else "no manifest")
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartmall",
+        description="smartmall: retail data platform. Land data (generate/import), run the pipeline "
+                    "(Dagster + dbt on DuckDB), then look at the marts.",
+        epilog="Files live under $SMARTMALL_HOME (default: <repo>/data): landing/, warehouse/, dagster_home/.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="generate the synthetic retailer and run the whole pipeline (start here)")
+    p.add_argument("--scale", choices=["small", "default", "large"], default="default")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate", help="write a synthetic retailer into the landing folder")
+    p.add_argument("--scale", choices=["small", "default", "large"], default="default",
+                   help="small: tests, seconds; default: the demo; large: benchmarks (10M+ events, 1M orders)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
+    p.add_argument("--out", help="landing folder (default $SMARTMALL_HOME/landing); emptied first")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("import", help="import real data or your own folder into the landing folder")
+    p.add_argument("source", choices=["online-retail", "complete-journey", "folder"])
+    p.add_argument("--path", help="online-retail: the parquet file; folder: your folder of CSV/Parquet files")
+    p.add_argument("--since", help="only data on or after this date (YYYY-MM-DD)")
+    p.add_argument("--until", help="only data before this date (YYYY-MM-DD)")
+    p.add_argument("--append", action="store_true", help="folder: add to the landing folder instead of replacing it")
+    p.add_argument("--out", help="landing folder (default $SMARTMALL_HOME/landing)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("run", help="ingest what landed and build every dbt model (in process)")
+    p.add_argument("--start", help="first feed day to (re)load, default the first landed day")
+    p.add_argument("--end", help="last feed day to (re)load, default the last landed day")
+    p.add_argument("--fresh", action="store_true", help="delete the warehouse first")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="row counts of raw tables, quarantine and marts")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("quarantine", help="records refused at ingestion, by rule, with examples")
+    p.add_argument("--table", help="only this raw table")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    p.add_argument("query")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("landing", help="show what is in the landing folder (its manifest)")
+    p.set_defaults(func=cmd_landing)
+
+    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args, load_settings())
+
+
+if __name__ == "__main__":
+    main()

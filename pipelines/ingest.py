@@ -110,37 +110,11 @@ def ingest_table(
     if not files:
         return IngestReport(table.name, 0, 0, 0, 0, 0, time.perf_counter() - started, {})
 
-    _stage(con, table, files)
-    rule_case = _routing_case(table)
-    key_cols = ", ".join(table.key)
-    # Keys already loaded by batches other than these are duplicates too (a re-sent event).
-    existing_keys = (
-        f"SELECT DISTINCT {key_cols} FROM raw.{table.name} "
-        f"WHERE _batch NOT IN (SELECT DISTINCT _batch FROM stage)"
-    )
     _create_known_views(con)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE routed AS
-        WITH ruled AS (
-            SELECT *, {rule_case} AS _rule0 FROM stage
-        ), numbered AS (
-            -- only records that pass every other rule compete for a key: a broken copy of a
-            -- record must not push the good one out as a "duplicate"
-            SELECT *, row_number() OVER (PARTITION BY {key_cols}, _rule0 IS NULL
-                                         ORDER BY _source_file, _source_row) AS _dup_rank
-            FROM ruled
-        ), flagged AS (
-            SELECT n.*, (e.{table.key[0]} IS NOT NULL) AS _seen_before
-            FROM numbered n LEFT JOIN ({existing_keys}) e USING ({key_cols})
-        )
-        SELECT * EXCLUDE (_rule0, _dup_rank, _seen_before),
-               coalesce(_rule0, CASE WHEN _dup_rank > 1 OR _seen_before THEN '{DUPLICATE_KEY_RULE}' END) AS _rule
-        FROM flagged
-        """
-    )
+    _stage_and_route(con, table, files)
+    _mark_duplicates(con, table)
     reasons = {r.name: r.reason for r in table.rules}
-    reasons[DUPLICATE_KEY_RULE] = f"key ({key_cols}) seen before in this or an earlier batch"
+    reasons[DUPLICATE_KEY_RULE] = f"key ({', '.join(table.key)}) seen before in this or an earlier batch"
     reason_case = "CASE _rule " + " ".join(
         f"WHEN '{name}' THEN '{text.replace(chr(39), chr(39) * 2)}'" for name, text in reasons.items()
     ) + " END"
@@ -149,13 +123,13 @@ def ingest_table(
 
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM raw.{table.name} WHERE _batch IN (SELECT DISTINCT _batch FROM stage)")
-        con.execute(
-            "DELETE FROM raw.quarantine WHERE source_table = ? AND _batch IN (SELECT DISTINCT _batch FROM stage)",
-            [table.name],
-        )
-        con.execute("DELETE FROM raw.ingest_log WHERE source_table = ? AND _batch IN (SELECT DISTINCT _batch FROM stage)",
-                    [table.name])
+        con.execute("CREATE OR REPLACE TEMP TABLE these_batches AS SELECT DISTINCT _batch FROM routed")
+        con.execute(f"DELETE FROM raw.{table.name} WHERE _batch IN (SELECT _batch FROM these_batches)")
+        for meta in ("quarantine", "ingest_log"):
+            con.execute(
+                f"DELETE FROM raw.{meta} WHERE source_table = ? AND _batch IN (SELECT _batch FROM these_batches)",
+                [table.name],
+            )
         con.execute(
             f"INSERT INTO raw.{table.name} SELECT {casts}, _batch, _source_file, now()::TIMESTAMP "
             "FROM routed WHERE _rule IS NULL"
@@ -182,7 +156,6 @@ def ingest_table(
     by_rule = dict(
         con.execute("SELECT _rule, count(*) FROM routed WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     )
-    con.execute("DROP TABLE IF EXISTS stage")
     con.execute("DROP TABLE IF EXISTS routed")
     return IngestReport(
         table=table.name,
@@ -196,8 +169,9 @@ def ingest_table(
     )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[str, Path]]) -> None:
-    """Read every file as text columns into TEMP table ``stage`` with batch, file and row number."""
+def _stage_and_route(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[str, Path]]) -> None:
+    """Read every file as text columns into TEMP table ``routed``, with batch, file, row and the
+    first rule each record violates (``_rule``, NULL for a good record): one pass over the data."""
     selects = []
     for kind in SUPPORTED_SUFFIXES:
         group = [(b, f) for b, f in files if f.suffix.lower() == kind]
@@ -209,22 +183,60 @@ def _stage(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[s
             f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
             for c in table.column_names
         )
-        batch_of = "CASE filename " + " ".join(f"WHEN '{_sql_str(str(f))}' THEN '{b}'" for b, f in group) + " END"
-        selects.append(
-            f"SELECT {cols}, {batch_of} AS _batch, filename AS _source_file, "
-            f"row_number() OVER (PARTITION BY filename) AS _source_row FROM {reader}"
-        )
+        batch = "regexp_extract(filename, 'date=(\\d{4}-\\d{2}-\\d{2})', 1)" if table.daily else "'snapshot'"
+        row = "file_row_number" if kind == ".parquet" else "row_number() OVER (PARTITION BY filename)"
+        selects.append(f"SELECT {cols}, {batch} AS _batch, filename AS _source_file, {row} AS _source_row FROM {reader}")
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE stage AS " + " UNION ALL BY NAME ".join(selects))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE routed AS SELECT *, {_routing_case(table)} AS _rule FROM ("
+            + " UNION ALL BY NAME ".join(selects) + ")"
+        )
     except duckdb.Error as exc:
         _raise_for_bad_file(con, files, exc)
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Flag repeated keys among the records that pass every other rule.
+
+    A broken copy of a record must not push the good one out, so only good records compete;
+    within the load the first (by file, row) wins, and a key that an earlier batch already loaded
+    is a duplicate too (a re-sent event). Keys are matched by hash aggregation and semi-joins,
+    and only the rare repeated keys are ranked.
+    """
+    key = ", ".join(table.key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dup_rows AS
+        WITH repeated AS (
+            SELECT {key} FROM routed WHERE _rule IS NULL GROUP BY {key} HAVING count(*) > 1
+        ), ranked AS (
+            SELECT _source_file, _source_row,
+                   row_number() OVER (PARTITION BY {key} ORDER BY _source_file, _source_row) AS n
+            FROM routed SEMI JOIN repeated USING ({key}) WHERE _rule IS NULL
+        ), earlier AS (
+            SELECT _source_file, _source_row FROM routed
+            SEMI JOIN (SELECT {key} FROM raw.{table.name}
+                       WHERE _batch NOT IN (SELECT DISTINCT _batch FROM routed)) AS loaded USING ({key})
+            WHERE _rule IS NULL
+        )
+        SELECT _source_file, _source_row FROM ranked WHERE n > 1
+        UNION SELECT _source_file, _source_row FROM earlier
+        """
+    )
+    if con.execute("SELECT count(*) FROM dup_rows").fetchone()[0]:
+        con.execute(
+            f"UPDATE routed SET _rule = '{DUPLICATE_KEY_RULE}' FROM dup_rows d "
+            "WHERE routed._source_file = d._source_file AND routed._source_row = d._source_row"
+        )
+    con.execute("DROP TABLE dup_rows")
 
 
 def _reader(kind: str, paths: list[str]) -> str:
     listed = "[" + ", ".join(f"'{_sql_str(p)}'" for p in paths) + "]"
     if kind == ".csv":
         return f"read_csv({listed}, all_varchar=true, header=true, union_by_name=true, filename=true)"
-    return f"read_parquet({listed}, union_by_name=true, filename=true, hive_partitioning=false)"
+    return (f"read_parquet({listed}, union_by_name=true, filename=true, file_row_number=true, "
+            "hive_partitioning=false)")
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, group: Sequence[tuple[str, Path]], kind: str) -> set[str]:
@@ -274,7 +286,7 @@ def _create_known_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _cast(name: str, sql_type: str) -> str:
-    col = f'nullif(trim("{name}"), \'\')'
+    col = f'nullif("{name}", \'\')'
     if sql_type in ("INTEGER", "BIGINT"):
         return f"CAST(CAST({col} AS DOUBLE) AS {sql_type}) AS \"{name}\""
     if sql_type == "VARCHAR":

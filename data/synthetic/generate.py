@@ -28,7 +28,7 @@ from data.synthetic.calendar import days
 from data.synthetic.events import day_events
 from data.synthetic.inventory import Inventory
 from data.synthetic.iot import RFID_CATEGORIES, SMART_SHELF_SHARE, day_iot
-from data.synthetic.orders import day_orders, is_online, promo_discounts
+from data.synthetic.orders import PROMO_ELASTICITY, day_orders, is_online, promo_discounts
 from data.synthetic.world import CATEGORIES, CHANNELS, build_world
 
 
@@ -105,7 +105,8 @@ def generate(out: Path, scale: str | Scale = "small", seed: int = 42, dirty_rate
             inv.restock_returns(r_loc, r_sku, r_qty)
             moves.append((r_loc, r_sku, r_qty, "return", f"returns {day_s}"))
         moves += inv.shrink(t)
-        moves += inv.replenish(t, sold)
+        upcoming, _ = promo_discounts(world, day + timedelta(days=2))
+        moves += inv.replenish(t, sold, 1 + PROMO_ELASTICITY * upcoming)
 
         tx = _transactions(lines, day_s, cust_ids, sku_ids, loc_ids)
         if not lines.is_empty():

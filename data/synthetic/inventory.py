@@ -90,8 +90,12 @@ class Inventory:
         np.add.at(self.on_hand, (loc, sku), qty)
         return [(loc, sku, qty, "adjustment", f"stock count W{t // 7}")]
 
-    def replenish(self, t: int, sold: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str, str]]:
-        """(s, S) review at end of day; returns today's transfer_out movements. Arrivals are queued."""
+    def replenish(self, t: int, sold: np.ndarray, boost: np.ndarray | None = None
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str, str]]:
+        """(s, S) review at end of day; returns today's transfer_out movements. Arrivals are queued.
+
+        ``boost`` (per SKU) is the demand multiplier of promotions starting soon: buyers stock up
+        for a deal they know is coming."""
         outflow = sold.astype(float)
         moves = []
         # stores, then regional warehouses, then the central warehouse; each pulls from its parent.
@@ -99,8 +103,9 @@ class Inventory:
             rows = np.flatnonzero(self.kinds == kind)
             self.rate[rows] = 0.93 * self.rate[rows] + 0.07 * outflow[rows]
             lead = self.lead[rows][:, None]
-            s = np.ceil(self.rate[rows] * (lead + 4)) + 1
-            big_s = s + np.ceil(self.rate[rows] * 10) + 1
+            rate = self.rate[rows] * (boost[None, :] if boost is not None else 1.0)
+            s = np.ceil(rate * (lead + 4)) + 1
+            big_s = s + np.ceil(rate * 10) + 1
             position = self.on_hand[rows] + self.in_transit[rows]
             need = np.where(self.stocked[rows] & (position <= s), big_s - position, 0).astype(np.int64)
             r_idx, sku = np.nonzero(need)

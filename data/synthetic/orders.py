@@ -25,7 +25,7 @@ STORE_CHANNEL_IDX = {CHANNELS.index("store_pos"), CHANNELS.index("self_checkout"
 MARKETPLACE_IDX = CHANNELS.index("marketplace")
 ONLINE_HOURS = np.array([1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2, 2.5, 3, 3.5, 4, 3.5, 3, 3, 3.5, 4, 4.5, 5.5, 7, 7.5, 6, 3])
 STORE_HOURS = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2.5, 3.5, 4, 4.5, 4, 3.5, 3.5, 4, 4.5, 5, 5, 4, 3, 1.5, 0])
-PROMO_ELASTICITY = 3.0  # demand multiplier = 1 + elasticity * discount
+PROMO_ELASTICITY = 4.0  # demand multiplier = 1 + elasticity * discount
 
 
 def promo_discounts(world: World, day: date) -> tuple[np.ndarray, np.ndarray]:

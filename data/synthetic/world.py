@@ -151,8 +151,8 @@ def _catalogue(rng: np.random.Generator, n_products: int):
 
 def _customers(rng, start: date, n_days: int, n: int, orders_per_day: float, cat_names, stores, store_region,
                n_regions):
-    # A third were members before the window opens; the rest sign up over it.
-    signup_day = np.where(rng.random(n) < 0.35, -rng.integers(1, 720, n), rng.integers(0, max(n_days - 1, 1), n))
+    # Most members joined before the window opens; the rest sign up over it.
+    signup_day = np.where(rng.random(n) < 0.6, -rng.integers(1, 720, n), rng.integers(0, max(n_days - 1, 1), n))
     # Lifetimes: exponential, so churn happens all along (known by construction, kept in the truth table).
     lifetime = rng.exponential(420, n).astype(int) + 14
     churn_day = signup_day + lifetime

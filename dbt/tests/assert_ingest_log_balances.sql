@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'stg_quarantine'}}}) }}
 -- Every landed record was either accepted or quarantined; the counts agree with the tables.
 with log as (
     select source_table, sum(accepted) as accepted, sum(quarantined) as quarantined, sum(rows_in) as rows_in

@@ -5,9 +5,10 @@ select
     sku,
     quantity,
     unit_price,
-    coalesce(discount_amount, 0) as discount_amount,
-    quantity * unit_price as revenue,
-    quantity * unit_price - coalesce(discount_amount, 0) as net_revenue,
+    -- money as exact decimals, so that sums do not depend on the order rows are added in
+    cast(coalesce(discount_amount, 0) as decimal(38, 6)) as discount_amount,
+    cast(quantity * unit_price as decimal(38, 6)) as revenue,
+    cast(quantity * unit_price as decimal(38, 6)) - cast(coalesce(discount_amount, 0) as decimal(38, 6)) as net_revenue,
     ordered_at,
     cast(ordered_at as date) as order_date,
     coalesce(store_id, 'ONLINE') as store_id,

@@ -1,0 +1,1 @@
+"""Dagster assets, grouped by domain: ingest (raw.*) and the dbt models."""

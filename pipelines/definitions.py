@@ -1,0 +1,59 @@
+"""The one Dagster ``Definitions`` of smartmall: ``dagster dev -m pipelines.definitions``.
+
+``build_defs(settings)`` builds it for one environment (landing folder + warehouse); the module
+attribute ``defs`` is the one for ``$SMARTMALL_HOME``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from pipelines.settings import Settings, load_settings, prepare_environment
+
+# single-run backfills of daily partitions are marked beta; they are what ingesting a range of days needs
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    prepare_environment(settings)
+    from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
+    from pipelines.assets.raw import build_raw_assets
+    from pipelines.sensors import build_landing_sensor
+
+    daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.first_feed_day())
+    refresh_job = dg.define_asset_job(
+        "refresh",
+        selection=dg.AssetSelection.all(),
+        description="Ingest the selected feed days, then build every dbt model and run its tests.",
+    )
+    ingest_job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"))
+
+    @dg.schedule(cron_schedule="0 3 * * *", job=refresh_job, execution_timezone="Asia/Shanghai")
+    def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Every night: load yesterday's feeds and rebuild the marts."""
+        yesterday = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        return dg.RunRequest(
+            run_key=f"daily-{yesterday}",
+            tags={"dagster/asset_partition_range_start": yesterday, "dagster/asset_partition_range_end": yesterday},
+        )
+
+    return dg.Definitions(
+        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt],
+        jobs=[refresh_job, ingest_job],
+        schedules=[daily_refresh],
+        sensors=[build_landing_sensor(refresh_job, settings)],
+        resources={
+            "duckdb": DuckDBResource(database=str(settings.warehouse),
+                                     connection_config={"memory_limit": settings.duckdb_memory_limit}),
+            "dbt": DbtCliResource(project_dir=dbt_project),
+        },
+        # every asset writes the one DuckDB file, which allows a single writer: run steps in process
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs(load_settings())

@@ -1,0 +1,71 @@
+"""The Dagster project: one Definitions with the whole graph, checks, schedule and landing sensor."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import dagster as dg
+import pytest
+
+from pipelines.definitions import build_defs
+from pipelines.settings import Settings
+
+MARTS = ["dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
+         "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly"]
+
+
+@pytest.fixture()
+def settings(tmp_path) -> Settings:
+    return Settings(home=tmp_path)
+
+
+def test_graph_has_raw_assets_marts_and_checks(settings):
+    defs = build_defs(settings)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {f"raw/{t}" for t in ("transactions", "events", "iot_readings", "inventory_movements",
+                                 "products", "customers", "stores")} <= keys
+    assert set(MARTS) <= keys
+    checks = {c.name for c in graph.asset_check_keys}
+    assert {"quarantine_share", "great_expectations"} <= checks
+    assert any(name.startswith("unique_fct_orders_order_id") for name in checks)  # dbt tests as checks
+    assert "assert_sales_revenue_matches_raw" in checks
+    # daily feeds are partitioned, reference snapshots are not
+    assert graph.get(dg.AssetKey(["raw", "events"])).partitions_def is not None
+    assert graph.get(dg.AssetKey(["raw", "products"])).partitions_def is None
+    # marts are grouped by domain
+    assert graph.get(dg.AssetKey("fct_funnel_daily")).group_name == "behaviour"
+    assert {j.name for j in defs.jobs} >= {"refresh", "ingest"}
+
+
+def test_schedule_loads_yesterday(settings):
+    defs = build_defs(settings)
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    context = dg.build_schedule_context(scheduled_execution_time=dg.DailyPartitionsDefinition(
+        start_date="2024-01-01").time_window_for_partition_key("2025-03-02").end)
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-03-01"
+
+
+def test_landing_sensor_picks_up_new_and_rewritten_files(settings, small_landing):
+    defs = build_defs(settings)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, cursor=None)
+        assert not sensor.evaluate_tick(ctx).run_requests  # nothing landed yet
+        shutil.copytree(small_landing, settings.landing)
+        result = sensor.evaluate_tick(ctx)
+        request = result.run_requests[0]
+        assert request.tags["dagster/asset_partition_range_start"] == "2025-01-01"
+        assert request.tags["dagster/asset_partition_range_end"] == "2025-04-30"
+        ctx = dg.build_sensor_context(instance=instance, cursor=result.cursor)
+        assert not sensor.evaluate_tick(ctx).run_requests  # nothing new since
+        late = next((settings.landing / "events" / "date=2025-02-03").iterdir())
+        time.sleep(0.01)
+        os.utime(late)  # the feed of one day re-sent
+        request = sensor.evaluate_tick(ctx).run_requests[0]
+        assert request.tags["dagster/asset_partition_range_start"] == "2025-02-03"
+        assert request.tags["dagster/asset_partition_range_end"] == "2025-02-03"
