@@ -25,9 +25,8 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from data.contract import DAILY_TABLES, REFERENCE_TABLES, TABLES  # noqa: E402
+from data.contract import DAILY_TABLES, REFERENCE_TABLES  # noqa: E402
 from pipelines.ingest import ingest_table  # noqa: E402
-
 
 # Runs a command and prints the peak resident memory (MB) of it and its own children, so each
 # measured step gets its own figure.

@@ -7,6 +7,7 @@ attribute ``defs`` is the one for ``$SMARTMALL_HOME``.
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -35,7 +36,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     @dg.schedule(cron_schedule="0 3 * * *", job=refresh_job, execution_timezone="Asia/Shanghai")
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Every night: load yesterday's feeds and rebuild the marts."""
-        yesterday = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        yesterday = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
         return dg.RunRequest(
             run_key=f"daily-{yesterday}",
             tags={"dagster/asset_partition_range_start": yesterday, "dagster/asset_partition_range_end": yesterday},

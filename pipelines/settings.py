@@ -64,4 +64,8 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():  # local run storage in this folder; no usage statistics sent
+        config.write_text("telemetry:\n  enabled: false\n")

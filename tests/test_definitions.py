@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -27,7 +29,7 @@ def test_graph_has_raw_assets_marts_and_checks(settings):
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {f"raw/{t}" for t in ("transactions", "events", "iot_readings", "inventory_movements",
                                  "products", "customers", "stores")} <= keys
-    assert set(MARTS) <= keys
+    assert {f"marts/{m}" for m in MARTS} <= keys
     checks = {c.name for c in graph.asset_check_keys}
     assert {"quarantine_share", "great_expectations"} <= checks
     assert any(name.startswith("unique_fct_orders_order_id") for name in checks)  # dbt tests as checks
@@ -36,15 +38,16 @@ def test_graph_has_raw_assets_marts_and_checks(settings):
     assert graph.get(dg.AssetKey(["raw", "events"])).partitions_def is not None
     assert graph.get(dg.AssetKey(["raw", "products"])).partitions_def is None
     # marts are grouped by domain
-    assert graph.get(dg.AssetKey("fct_funnel_daily")).group_name == "behaviour"
+    assert graph.get(dg.AssetKey(["marts", "fct_funnel_daily"])).group_name == "behaviour"
+    assert graph.get(dg.AssetKey(["marts", "fct_inventory_daily"])).group_name == "inventory"
     assert {j.name for j in defs.jobs} >= {"refresh", "ingest"}
 
 
 def test_schedule_loads_yesterday(settings):
     defs = build_defs(settings)
     schedule = defs.resolve_schedule_def("daily_refresh")
-    context = dg.build_schedule_context(scheduled_execution_time=dg.DailyPartitionsDefinition(
-        start_date="2024-01-01").time_window_for_partition_key("2025-03-02").end)
+    at = datetime(2025, 3, 2, 3, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    context = dg.build_schedule_context(scheduled_execution_time=at)
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.tags["dagster/asset_partition_range_start"] == "2025-03-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2025-03-01"

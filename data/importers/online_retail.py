@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from data.importers.landing import reset_landing, write_manifest, write_table
+
 # the shared data folder sits beside the repository
 DEFAULT_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail" / "online_retail_uci.parquet"
 
