@@ -230,6 +230,13 @@ def cmd_landing(args: argparse.Namespace, settings: Settings) -> None:
 
 
 # --------------------------------------------------------------------------- parser
+def _generator_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", choices=["small", "default", "large"], default="default",
+                   help="small: tests, seconds; default: the demo; large: benchmarks (10M+ events, 1M orders)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smartmall",
@@ -240,16 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="generate the synthetic retailer and run the whole pipeline (start here)")
-    p.add_argument("--scale", choices=["small", "default", "large"], default="default")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
+    _generator_args(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("generate", help="write a synthetic retailer into the landing folder")
-    p.add_argument("--scale", choices=["small", "default", "large"], default="default",
-                   help="small: tests, seconds; default: the demo; large: benchmarks (10M+ events, 1M orders)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
+    _generator_args(p)
     p.add_argument("--out", help="landing folder (default $SMARTMALL_HOME/landing); emptied first")
     p.set_defaults(func=cmd_generate)
 

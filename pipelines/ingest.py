@@ -118,8 +118,6 @@ def ingest_table(
     reason_case = "CASE _rule " + " ".join(
         f"WHEN '{name}' THEN '{text.replace(chr(39), chr(39) * 2)}'" for name, text in reasons.items()
     ) + " END"
-    casts = ", ".join(_cast(c.name, c.sql_type) for c in table.columns)
-    record = "to_json({" + ", ".join(f"'{c}': \"{c}\"" for c in table.column_names) + "})"
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -131,12 +129,12 @@ def ingest_table(
                 [table.name],
             )
         con.execute(
-            f"INSERT INTO raw.{table.name} SELECT {casts}, _batch, _source_file, now()::TIMESTAMP "
+            f"INSERT INTO raw.{table.name} SELECT {', '.join(table.column_names)}, _batch, _source_file, now()::TIMESTAMP "
             "FROM routed WHERE _rule IS NULL"
         )
         con.execute(
             f"INSERT INTO raw.quarantine SELECT ?, _batch, _source_file, _source_row, _rule, {reason_case}, "
-            f"{record}, now()::TIMESTAMP FROM routed WHERE _rule IS NOT NULL",
+            "_record, now()::TIMESTAMP FROM routed WHERE _rule IS NOT NULL",
             [table.name],
         )
         con.execute(
@@ -186,10 +184,14 @@ def _stage_and_route(con: duckdb.DuckDBPyConnection, table: Table, files: Sequen
         batch = "regexp_extract(filename, 'date=(\\d{4}-\\d{2}-\\d{2})', 1)" if table.daily else "'snapshot'"
         row = "file_row_number" if kind == ".parquet" else "row_number() OVER (PARTITION BY filename)"
         selects.append(f"SELECT {cols}, {batch} AS _batch, filename AS _source_file, {row} AS _source_row FROM {reader}")
+    typed = ", ".join(_cast(c.name, c.sql_type) for c in table.columns)
     try:
+        # typed values for every record, the text as landed only for the records a rule refuses
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE routed AS SELECT *, {_routing_case(table)} AS _rule FROM ("
-            + " UNION ALL BY NAME ".join(selects) + ")"
+            f"CREATE OR REPLACE TEMP TABLE routed AS SELECT {typed}, _batch, _source_file, _source_row, _rule, "
+            f"CASE WHEN _rule IS NOT NULL THEN {_record_json(table)} END AS _record "
+            f"FROM (SELECT *, {_routing_case(table)} AS _rule FROM ("
+            + " UNION ALL BY NAME ".join(selects) + "))"
         )
     except duckdb.Error as exc:
         _raise_for_bad_file(con, files, exc)
@@ -225,7 +227,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     )
     if con.execute("SELECT count(*) FROM dup_rows").fetchone()[0]:
         con.execute(
-            f"UPDATE routed SET _rule = '{DUPLICATE_KEY_RULE}' FROM dup_rows d "
+            f"UPDATE routed SET _rule = '{DUPLICATE_KEY_RULE}', _record = {_record_json(table)} FROM dup_rows d "
             "WHERE routed._source_file = d._source_file AND routed._source_row = d._source_row"
         )
     con.execute("DROP TABLE dup_rows")
@@ -286,12 +288,17 @@ def _create_known_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _cast(name: str, sql_type: str) -> str:
+    """Text -> contract type; NULL where it does not parse (such a record is refused by a rule)."""
     col = f'nullif("{name}", \'\')'
     if sql_type in ("INTEGER", "BIGINT"):
-        return f"CAST(CAST({col} AS DOUBLE) AS {sql_type}) AS \"{name}\""
+        return f"try_cast(try_cast({col} AS DOUBLE) AS {sql_type}) AS \"{name}\""
     if sql_type == "VARCHAR":
         return f'{col} AS "{name}"'
-    return f'CAST({col} AS {sql_type}) AS "{name}"'
+    return f'try_cast({col} AS {sql_type}) AS "{name}"'
+
+
+def _record_json(table: Table) -> str:
+    return "to_json({" + ", ".join(f"'{c}': \"{c}\"" for c in table.column_names) + "})"
 
 
 def _sql_str(text: str) -> str:

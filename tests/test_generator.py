@@ -97,20 +97,25 @@ def test_phone_buyers_also_buy_accessories(con):
 
 
 def test_promotions_lift_demand(con, small_landing):
-    # the same SKU sells more per day while it is on a weekly deal than on its other days
+    # the same SKU sells more per day while it is on a weekly deal than on days with no promotion
     lift = con.execute(f"""
-        WITH deals AS (SELECT sku, starts_on, ends_on FROM '{small_landing}/_truth/promotions.parquet'
-                       WHERE kind = 'weekly_deal'),
+        WITH promos AS (SELECT * FROM '{small_landing}/_truth/promotions.parquet'),
+        deal_skus AS (SELECT DISTINCT p.sku, d.category FROM promos p JOIN products d USING (sku)
+                      WHERE kind = 'weekly_deal'),
         days AS (SELECT DISTINCT CAST(ordered_at AS DATE) AS d FROM lines),
-        grid AS (SELECT s.sku, d.d, EXISTS (SELECT 1 FROM deals x WHERE x.sku = s.sku AND d.d BETWEEN x.starts_on
-                                            AND x.ends_on) AS on_deal
-                 FROM (SELECT DISTINCT sku FROM deals) s, days d),
+        grid AS (
+            SELECT s.sku, d.d,
+                   EXISTS (SELECT 1 FROM promos x WHERE x.sku = s.sku AND d.d BETWEEN x.starts_on AND x.ends_on)
+                       AS on_deal,
+                   EXISTS (SELECT 1 FROM promos x WHERE x.sku IS NULL AND x.category = s.category
+                           AND d.d BETWEEN x.starts_on AND x.ends_on) AS category_promo
+            FROM deal_skus s, days d),
         units AS (SELECT sku, CAST(ordered_at AS DATE) AS d, sum(quantity) AS u FROM lines WHERE quantity > 0
                   GROUP BY 1, 2),
         per_sku AS (SELECT g.sku, avg(coalesce(u.u, 0)) FILTER (WHERE on_deal) AS deal,
-                           avg(coalesce(u.u, 0)) FILTER (WHERE NOT on_deal) AS normal
+                           avg(coalesce(u.u, 0)) FILTER (WHERE NOT on_deal AND NOT category_promo) AS normal
                     FROM grid g LEFT JOIN units u USING (sku, d) GROUP BY 1)
-        SELECT sum(deal) / sum(normal) FROM per_sku""").fetchone()[0]
+        SELECT sum(deal) / sum(normal) FROM per_sku WHERE deal IS NOT NULL AND normal IS NOT NULL""").fetchone()[0]
     assert lift > 1.25
 
 

@@ -42,7 +42,7 @@ def _check_invariants(home):
         assert landed == accepted + quarantined, table
     assert query(home, "SELECT count(*) FROM raw.quarantine WHERE rule IS NULL OR reason IS NULL "
                        "OR record IS NULL")[0][0] == 0
-    raw_revenue = query(home, "SELECT sum(quantity * unit_price) FROM raw.transactions")[0][0]
+    raw_revenue = float(query(home, "SELECT sum(CAST(quantity * unit_price AS DECIMAL(38, 6))) FROM raw.transactions")[0][0])
     mart_revenue = float(query(home, "SELECT sum(revenue) FROM marts.fct_sales_daily")[0][0])
     assert mart_revenue == pytest.approx(raw_revenue, abs=0.01)
     assert query(home, "SELECT count(*) FROM raw.transactions")[0][0] == \

@@ -52,10 +52,11 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
     end = np.concatenate([orders["seconds"].to_numpy() if n_buy else np.array([], int), browse_end]).astype(int)
     n = len(cust)
     buys = np.arange(n) < n_buy
-    reach_add = buys | (rng.random(n) < P_ADD)
+    # a fifth of browsing sessions bounce from search or a list page without opening a product
+    n_extra_views = np.where(buys, rng.poisson(1.5, n), (rng.random(n) < 0.8) * (1 + rng.poisson(1.5, n)))
+    reach_add = buys | ((n_extra_views > 0) & (rng.random(n) < P_ADD))
     reach_checkout = buys | (reach_add & (rng.random(n) < P_CHECKOUT))
     reach_payment = buys | (reach_checkout & (rng.random(n) < P_PAYMENT))
-    n_extra_views = rng.poisson(np.where(buys, 1.5, 2.0)) + (~buys)
 
     # event rows as (session, step rank, event name, sku)
     parts: list[pl.DataFrame] = []

@@ -102,6 +102,16 @@ def day_orders(world: World, rng: np.random.Generator, t: int, day: date, guest_
             continue
         w = weight[skus_c]
         sku[lines_c] = skus_c[np.searchsorted(np.cumsum(w) / w.sum(), rng.random(len(lines_c))).clip(0, len(skus_c) - 1)]
+    # deals also create demand of their own: promotion-sensitive shoppers add a deal item on impulse
+    promoted = np.flatnonzero(discount > 0)
+    if len(promoted):
+        p_impulse = np.where(is_member, 0.35 * world.cust_promo_sensitivity[member_c], 0.03)
+        impulse = np.flatnonzero(rng.random(n_orders) < p_impulse)
+        w = world.sku_popularity[promoted] * discount[promoted]
+        picks = promoted[np.searchsorted(np.cumsum(w) / w.sum(), rng.random(len(impulse))).clip(0, len(promoted) - 1)]
+        line_order = np.concatenate([line_order, impulse])
+        sku = np.concatenate([sku, picks])
+        category = np.concatenate([category, world.sku_category[picks]])
     # "bought a phone, also bought a case"
     comp = world.sku_complement[sku]
     comp_p = np.array([COMPLEMENT_PROBABILITY.get(world.category_names[c], 0.0) for c in range(n_cat)])[category]

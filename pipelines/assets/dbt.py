@@ -24,8 +24,13 @@ class SmartmallDbtTranslator(DagsterDbtTranslator):
 
 
 def ensure_manifest() -> None:
-    """dagster-dbt loads the manifest at import; parse the project when it is missing."""
-    if not dbt_project.manifest_path.exists():
+    """dagster-dbt loads the manifest at import; parse the project when it is missing or older
+    than any model, macro, test or project file."""
+    manifest = dbt_project.manifest_path
+    sources = [p for folder in ("models", "macros", "tests") for p in (DBT_PROJECT_DIR / folder).rglob("*")]
+    sources += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    newest = max(p.stat().st_mtime for p in sources if p.is_file())
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
         dbt_project.preparer.prepare(dbt_project)
 
 

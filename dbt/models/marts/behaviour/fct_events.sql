@@ -5,9 +5,5 @@ select
     search_query, list_id, order_id, revenue, coupon_code, promotion_id, funnel_step, _batch, _ingested_at
 from {{ ref('stg_events') }}
 {% if is_incremental() %}
-where _batch in (
-    select _batch from {{ source('raw', 'ingest_log') }}
-    where source_table = 'events'
-      and _ingested_at > (select coalesce(max(_ingested_at), timestamp '1900-01-01') from {{ this }})
-)
+where {{ batches_loaded_since('events') }}
 {% endif %}

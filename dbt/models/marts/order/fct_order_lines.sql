@@ -6,9 +6,5 @@ select
     original_order_id, is_return, _batch, _ingested_at
 from {{ ref('stg_transactions') }}
 {% if is_incremental() %}
-where _batch in (
-    select _batch from {{ source('raw', 'ingest_log') }}
-    where source_table = 'transactions'
-      and _ingested_at > (select coalesce(max(_ingested_at), timestamp '1900-01-01') from {{ this }})
-)
+where {{ batches_loaded_since('transactions') }}
 {% endif %}
