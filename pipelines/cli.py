@@ -27,6 +27,7 @@ from pipelines.settings import Settings, load_settings, prepare_environment
 MARTS = [
     "dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
     "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly",
+    "customer_rfm", "customer_value", "customer_churn_risk", "winback_list", "customer_tags", "customer_profile",
 ]
 
 
@@ -187,6 +188,7 @@ def _where_to_look(settings: Settings) -> None:
         f"  warehouse (DuckDB):  {settings.warehouse}\n"
         "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
         "  quarantined records: smartmall quarantine\n"
+        "  model backtests:     smartmall evaluate\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
     )
 
@@ -211,6 +213,26 @@ def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> None:
                   f"FROM raw.quarantine {where} GROUP BY ALL ORDER BY records DESC", params=params))
     print(con.sql(f"SELECT source_table, _batch, rule, record FROM raw.quarantine {where} "
                   f"ORDER BY source_table, _batch LIMIT {int(args.limit)}", params=params))
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
+    """Print the registry cards: data window, parameters, backtest and baseline metrics."""
+    from serving.registry import Registry
+
+    registry = Registry(settings.registry)
+    names = [args.model] if args.model else registry.names()
+    if not names:
+        raise SystemExit(f"error: no model in {settings.registry}; run 'smartmall run' first")
+    for name in names:
+        versions = registry.versions(name)
+        if not versions:
+            raise SystemExit(f"error: no versions of model '{name}' in {settings.registry}")
+        current = registry.current(name)
+        latest = versions[-1]
+        _say(f"\n== {name}: {len(versions)} version(s); in service: {current.version if current else 'none'}; "
+             f"latest {latest.version} (checks {'passed' if latest.card['checks_passed'] else 'FAILED'})")
+        _say(json.dumps({k: v for k, v in latest.card.items() if k != "parameters" or args.verbose}, indent=2,
+                        default=str))
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
@@ -284,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("landing", help="show what is in the landing folder (its manifest)")
     p.set_defaults(func=cmd_landing)
+
+    p = sub.add_parser("evaluate", help="print the model registry cards: backtest metrics beside the baselines")
+    p.add_argument("model", nargs="?", help="one model (clv, churn); default all")
+    p.add_argument("--verbose", action="store_true", help="include the parameters")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     p.add_argument("--host", default="127.0.0.1")

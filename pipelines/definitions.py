@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 def build_defs(settings: Settings) -> dg.Definitions:
     prepare_environment(settings)
+    from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
     from pipelines.assets.raw import build_raw_assets
     from pipelines.sensors import build_landing_sensor
@@ -29,7 +30,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
     refresh_job = dg.define_asset_job(
         "refresh",
         selection=dg.AssetSelection.all(),
-        description="Ingest the selected feed days, then build every dbt model and run its tests.",
+        description="Ingest the selected feed days, build every dbt model and run its tests, then train and "
+        "score the customer models.",
     )
     ingest_job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"))
 
@@ -43,7 +45,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         )
 
     return dg.Definitions(
-        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt],
+        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings)],
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],

@@ -30,6 +30,15 @@ class Settings:
         return self.home / "warehouse" / "smartmall.duckdb"
 
     @property
+    def registry(self) -> Path:
+        """Model registry folder (versioned model cards and artefacts; see serving/registry.py)."""
+        return self.home / "registry"
+
+    @property
+    def churn_horizon_days(self) -> int:
+        return int(os.environ.get("SMARTMALL_CHURN_HORIZON_DAYS", "90"))
+
+    @property
     def duckdb_memory_limit(self) -> str:
         return os.environ.get("SMARTMALL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
 

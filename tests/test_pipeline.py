@@ -127,3 +127,27 @@ def test_bring_your_own_folder_runs_the_whole_pipeline(tmp_path):
     assert query(home, "SELECT count(*), sum(revenue)::DOUBLE FROM marts.fct_sales_daily")[0] == (3, pytest.approx(33.2))
     assert query(home, "SELECT rule FROM raw.quarantine") == [("impossible_quantity",)]
     assert query(home, "SELECT category FROM marts.dim_product WHERE sku = 'S2'") == [("Uncategorised",)]
+
+
+def test_customer_block_on_small_synthetic(small_home):
+    from models.rfm import SEGMENTS
+
+    snapshots, segments = query(small_home, "SELECT count(DISTINCT as_of), list(DISTINCT segment) FROM marts.customer_rfm")[0]
+    assert snapshots >= 4 and set(segments) <= set(SEGMENTS)
+    bad = query(small_home, """SELECT count(*) FROM marts.customer_value
+        WHERE NOT (p_alive BETWEEN 0 AND 1) OR NOT isfinite(clv_365d) OR clv_365d < 0""")[0][0]
+    assert bad == 0
+    assert query(small_home, "SELECT count(*) FROM marts.customer_churn_risk WHERE churn_probability NOT BETWEEN 0 AND 1"
+                 )[0][0] == 0
+    # members who churned by construction (the generator's truth) score riskier than the ones still active
+    churned, active = query(small_home, f"""
+        SELECT avg(r.churn_probability) FILTER (WHERE t.churn_date < r.as_of),
+               avg(r.churn_probability) FILTER (WHERE t.churn_date > r.as_of + INTERVAL 120 DAY)
+        FROM marts.customer_churn_risk r JOIN '{small_home}/landing/_truth/customers.parquet' t USING (customer_id)""")[0]
+    assert churned > active + 0.1
+    assert query(small_home, "SELECT count(*) FROM marts.customer_profile")[0][0] == \
+        query(small_home, "SELECT count(*) FROM marts.dim_customer")[0][0]
+    ranked = query(small_home, "SELECT value_at_risk FROM marts.winback_list ORDER BY rank")
+    assert ranked == sorted(ranked, reverse=True)
+    out = run_cli(small_home, "evaluate").stdout
+    assert "== churn" in out and "== clv" in out and "baseline_bgnbd_p_no_purchase" in out
