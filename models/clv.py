@@ -65,16 +65,21 @@ def fit_bgnbd(frequency, recency, T, penalizer: float = 0.0) -> BetaGeoParams:
     """Maximum-likelihood BG/NBD parameters (optimised on the log scale)."""
     x, t_x, t = _check_rft(frequency, recency, T)
     scale = max(float(t.max()), 1e-9) / 10.0  # fit on a rescaled clock: alpha scales with time, the rest do not
+    # customers with the same (x, t_x, T) share one likelihood term: fit on the distinct rows, weighted
+    rows, counts = np.unique(np.column_stack([x, t_x, t]), axis=0, return_counts=True)
+    x, t_x, t = rows[:, 0], rows[:, 1], rows[:, 2]
+    weights = counts / counts.sum()
 
     def nll(log_params: np.ndarray) -> float:
         p = np.exp(log_params)
-        return -bgnbd_log_likelihood(p, x, t_x / scale, t / scale).mean() + penalizer * np.sum(p**2)
+        return -(weights * bgnbd_log_likelihood(p, x, t_x / scale, t / scale)).sum() + penalizer * np.sum(p**2)
 
     best = None
     for start in ([0.0, 0.0, 0.0, 0.0], [np.log(0.25), np.log(0.5), np.log(0.8), np.log(2.5)]):
-        res = optimize.minimize(nll, np.array(start), method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-10})
+        res = optimize.minimize(nll, np.array(start), method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9})
+        # a short simplex polish from the gradient solution (the likelihood is flat along a and b)
         res = optimize.minimize(nll, res.x, method="Nelder-Mead",
-                                options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-13})
+                                options={"maxiter": 1500, "xatol": 1e-7, "fatol": 1e-11})
         if best is None or res.fun < best.fun:
             best = res
     r, alpha, a, b = np.exp(best.x)
@@ -130,8 +135,8 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
         return -gamma_gamma_log_likelihood(np.exp(log_params), x, zbar / scale).mean()
 
     res = optimize.minimize(nll, np.zeros(3), method="L-BFGS-B", options={"maxiter": 2000})
-    res = optimize.minimize(nll, res.x, method="Nelder-Mead", options={"maxiter": 20000, "xatol": 1e-10,
-                                                                       "fatol": 1e-13})
+    res = optimize.minimize(nll, res.x, method="Nelder-Mead", options={"maxiter": 1500, "xatol": 1e-7,
+                                                                       "fatol": 1e-11})
     p, q, v = np.exp(res.x)
     return GammaGammaParams(p=float(p), q=float(q), v=float(v * scale))
 
