@@ -4,7 +4,8 @@
 
 Reports, in one run on this machine: generation time; smartmall ingestion rows/s (contract
 rules, quarantine, duplicate keys, transactional replace) beside DuckDB's own bare
-``read_parquet -> CREATE TABLE`` rate on the same files; the dbt build; the full refresh through
+``read_parquet -> CREATE TABLE`` rate on the same files (best of two alternating runs each);
+the dbt build; the full refresh through
 the real CLI (``smartmall run --fresh``: Dagster + ingestion + great-expectations + dbt build)
 with its peak memory. Writes ``bench/results/pipeline_<scale>.json``.
 """
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--scale", default="large", choices=["small", "default", "large"])
     parser.add_argument("--work", default=str(REPO / "data" / "bench"))
     parser.add_argument("--skip-generate", action="store_true", help="reuse the landing folder of an earlier run")
+    parser.add_argument("--ingest-only", action="store_true", help="stop after the ingestion comparison")
     args = parser.parse_args()
     home = Path(args.work) / args.scale
     env = {**os.environ, "SMARTMALL_HOME": str(home)}
@@ -80,13 +82,16 @@ def main() -> None:
         ingest_table(ours, t, landing)
     per_table = {}
     for t in DAILY_TABLES:
-        started = time.perf_counter()
-        bare.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{landing}/{t}/*/*.parquet', "
-                     "hive_partitioning=false)")
-        bare_s = time.perf_counter() - started
-        started = time.perf_counter()
-        rep = ingest_table(ours, t, landing)
-        ours_s = time.perf_counter() - started
+        # best of two alternating runs each, so neither side profits from a cache the other warmed
+        bare_s = ours_s = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            bare.execute(f"CREATE OR REPLACE TABLE {t} AS SELECT * FROM read_parquet('{landing}/{t}/*/*.parquet', "
+                         "hive_partitioning=false)")
+            bare_s = min(bare_s, time.perf_counter() - started)
+            started = time.perf_counter()
+            rep = ingest_table(ours, t, landing)  # the second run replaces the first: same end state
+            ours_s = min(ours_s, time.perf_counter() - started)
         per_table[t] = {"rows": rep.rows_in, "bare_rows_per_s": round(rep.rows_in / bare_s),
                         "smartmall_rows_per_s": round(rep.rows_in / ours_s), "ratio": round(bare_s / ours_s, 3),
                         "quarantined": rep.quarantined}
@@ -103,6 +108,9 @@ def main() -> None:
     bare.close()
     ours.close()
 
+    if args.ingest_only:
+        print(json.dumps(report["ingest"], indent=2))
+        return
     # 2. the full refresh through the real front door, and the dbt build inside it
     seconds, peak, _ = _run([*smartmall, "run", "--fresh"], env)
     log = (home / "logs" / "last_run.log").read_text()

@@ -110,6 +110,8 @@ def ingest_table(
     if not files:
         return IngestReport(table.name, 0, 0, 0, 0, 0, time.perf_counter() - started, {})
 
+    # row order inside raw tables means nothing (the source file and row are kept as columns)
+    con.execute("SET preserve_insertion_order = false")
     _create_known_views(con)
     _stage_and_route(con, table, files)
     _mark_duplicates(con, table)
@@ -149,12 +151,15 @@ def ingest_table(
         raise
 
     rows_in, accepted, quarantined = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL) FROM routed"
+        "SELECT sum(rows_in), sum(accepted), sum(quarantined) FROM raw.ingest_log "
+        "WHERE source_table = ? AND _batch IN (SELECT _batch FROM these_batches)", [table.name]
     ).fetchone()
-    by_rule = dict(
-        con.execute("SELECT _rule, count(*) FROM routed WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
-    )
+    by_rule = dict(con.execute(
+        "SELECT rule, count(*) FROM raw.quarantine WHERE source_table = ? "
+        "AND _batch IN (SELECT _batch FROM these_batches) GROUP BY 1 ORDER BY 1", [table.name]
+    ).fetchall())
     con.execute("DROP TABLE IF EXISTS routed")
+    con.execute("DROP TABLE IF EXISTS these_batches")
     return IngestReport(
         table=table.name,
         batches=len(wanted),
@@ -244,18 +249,26 @@ def _reader(kind: str, paths: list[str]) -> str:
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, group: Sequence[tuple[str, Path]], kind: str) -> set[str]:
     """Columns present in these files; a file missing a required column is refused by name."""
     required = {c.name for c in table.columns if c.required}
-    present_all: set[str] = set()
+    columns_of: dict[str, set[str]] = {}
+    if kind == ".parquet":
+        try:  # one metadata read for all files
+            listed = "[" + ", ".join(f"'{_sql_str(str(p))}'" for _, p in group) + "]"
+            for file_name, name in con.execute(f"SELECT file_name, name FROM parquet_schema({listed})").fetchall():
+                columns_of.setdefault(file_name, set()).add(name)
+        except duckdb.Error:
+            columns_of = {}  # some file is unreadable: find which, below
     for _, path in group:
+        if str(path) in columns_of:
+            continue
         try:
-            if kind == ".csv":
-                rows = con.execute(
-                    f"DESCRIBE SELECT * FROM read_csv('{_sql_str(str(path))}', all_varchar=true, header=true)"
-                ).fetchall()
-            else:
-                rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_sql_str(str(path))}')").fetchall()
+            reader = (f"read_csv('{_sql_str(str(path))}', all_varchar=true, header=true)" if kind == ".csv"
+                      else f"read_parquet('{_sql_str(str(path))}')")
+            columns_of[str(path)] = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
         except duckdb.Error as exc:
             raise IngestError(f"{path}: cannot be read as {kind[1:]}: {_first_line(exc)}") from exc
-        names = {r[0] for r in rows}
+    present_all: set[str] = set()
+    for _, path in group:
+        names = columns_of[str(path)]
         missing = required - names
         if missing:
             raise IngestError(
