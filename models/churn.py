@@ -30,9 +30,10 @@ class ChurnConfig:
     train_cutoffs: int = 4  # stacked training snapshots
     step_days: int = 30  # between training snapshots
     seed: int = 7
+    # shallow, slow, heavily regularised trees: churn labels are noisy and snapshots few
     lgbm_params: dict = field(default_factory=lambda: {
-        "n_estimators": 400, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 40,
-        "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbose": -1,
+        "n_estimators": 600, "learning_rate": 0.01, "num_leaves": 4, "min_child_samples": 100,
+        "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.6, "reg_lambda": 5.0, "verbose": -1,
     })
 
 
@@ -102,6 +103,10 @@ def features(lines: pl.DataFrame, cutoff: date | datetime, horizon_days: int,
         (pl.col("net_revenue") < 0).sum().alias("return_orders"),
         *[(buy & (pl.col("age") < w)).sum().alias(f"orders_{w}d") for w in WINDOWS],
         pl.col("net_revenue").filter(pl.col("age") < 90).sum().alias("revenue_90d"),
+        # regularity: in how many distinct weeks / months of the recent past the customer bought
+        (pl.col("age") // 7).filter(buy & (pl.col("age") < 56)).n_unique().alias("active_weeks_8w"),
+        (pl.col("age") // 7).filter(buy & (pl.col("age") < 182)).n_unique().alias("active_weeks_26w"),
+        (pl.col("age") // 30).filter(buy & (pl.col("age") < 365)).n_unique().alias("active_months_12m"),
         pl.col("net_revenue").filter((pl.col("age") >= 90) & (pl.col("age") < 180)).sum().alias("revenue_prev_90d"),
     ]
     if "coupon" in orders.columns:
@@ -180,22 +185,31 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
 
 @dataclass
 class ChurnModel:
-    """LightGBM + sigmoid calibration, with the feature list it was trained on."""
+    """LightGBM and a regularised logistic regression on log-scaled features, averaged on the
+    logit scale, then Platt-calibrated (which keeps the ranking); with its feature list."""
 
     columns: list[str]
     booster: object
+    linear: object
     calibrator: object
     config: ChurnConfig
 
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+    def blend(self, frame: pl.DataFrame) -> np.ndarray:
         x = _matrix(frame, self.columns)
-        raw = self.booster.predict_proba(x)[:, 1]
-        return self.calibrator.predict_proba(_logit(raw)[:, None])[:, 1]
+        return 0.5 * _logit(self.booster.predict_proba(x)[:, 1]) + 0.5 * _logit(
+            self.linear.predict_proba(_signed_log(x))[:, 1])
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        return self.calibrator.predict_proba(self.blend(frame)[:, None])[:, 1]
 
 
 def _matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
     present = [pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in columns]
     return frame.select(present).cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -219,27 +233,36 @@ def training_frame(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnCo
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def fit(train: pl.DataFrame, config: ChurnConfig, columns: list[str] | None = None) -> ChurnModel:
+def _fit_parts(frame: pl.DataFrame, columns: list[str], config: ChurnConfig):
     import lightgbm as lgb
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _matrix(frame, columns), frame["churned"].cast(pl.Int8).to_numpy()
+    booster = lgb.LGBMClassifier(random_state=config.seed, **config.lgbm_params).fit(x, y)
+    linear = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                           LogisticRegression(C=0.3, max_iter=2000)).fit(_signed_log(x), y)
+    return booster, linear
+
+
+def fit(train: pl.DataFrame, config: ChurnConfig, columns: list[str] | None = None) -> ChurnModel:
     from sklearn.linear_model import LogisticRegression
 
     columns = columns or feature_columns(train)
-    y = train["churned"].cast(pl.Int8).to_numpy()
-    if len(np.unique(y)) < 2:
+    if len(np.unique(train["churned"])) < 2:
         raise ValueError("training labels have one class only: widen the data window or change the horizon")
-    # calibrate on the newest snapshot, fit the booster on the older ones, then refit on all
+    # calibrate on the newest snapshot with parts fitted on the older ones, then refit the parts on all
     newest = train["cutoff"].max()
     older, calib = train.filter(pl.col("cutoff") < newest), train.filter(pl.col("cutoff") == newest)
-    if older.is_empty() or len(np.unique(calib["churned"])) < 2:
+    if older.is_empty() or len(np.unique(older["churned"])) < 2 or len(np.unique(calib["churned"])) < 2:
         older = calib = train
-    booster = lgb.LGBMClassifier(random_state=config.seed, **config.lgbm_params)
-    booster.fit(_matrix(older, columns), older["churned"].cast(pl.Int8).to_numpy())
-    calibrator = LogisticRegression()
-    calibrator.fit(_logit(booster.predict_proba(_matrix(calib, columns))[:, 1])[:, None],
-                   calib["churned"].cast(pl.Int8).to_numpy())
-    booster = lgb.LGBMClassifier(random_state=config.seed, **config.lgbm_params)
-    booster.fit(_matrix(train, columns), y)
-    return ChurnModel(columns=columns, booster=booster, calibrator=calibrator, config=config)
+    booster, linear = _fit_parts(older, columns, config)
+    probe = ChurnModel(columns, booster, linear, None, config)
+    calibrator = LogisticRegression().fit(probe.blend(calib)[:, None], calib["churned"].cast(pl.Int8).to_numpy())
+    booster, linear = _fit_parts(train, columns, config)
+    return ChurnModel(columns=columns, booster=booster, linear=linear, calibrator=calibrator, config=config)
 
 
 @dataclass
@@ -258,7 +281,7 @@ class Backtest:
                 "test_rows": self.test_rows, "churn_rate": round(self.churn_rate, 4), "metrics": self.metrics,
                 "best_baseline": self.best_baseline,
                 "lift_over_best_baseline_roc_auc": round(
-                    self.metrics["lightgbm_calibrated"]["roc_auc"] - self.metrics[self.best_baseline]["roc_auc"], 4)}
+                    self.metrics["smartmall_churn"]["roc_auc"] - self.metrics[self.best_baseline]["roc_auc"], 4)}
 
 
 def backtest(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnConfig = ChurnConfig(),
@@ -281,7 +304,7 @@ def backtest(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnConfig =
     if len(np.unique(y)) < 2:
         raise ValueError("every test customer has the same label; no ranking to evaluate")
     model = fit(train, config)
-    scores: dict[str, np.ndarray] = {"lightgbm_calibrated": model.predict(test)}
+    scores: dict[str, np.ndarray] = {"smartmall_churn": model.predict(test)}
 
     def rfm(frame: pl.DataFrame) -> np.ndarray:
         return np.log1p(np.clip(_matrix(frame, RFM_FEATURES), 0, None))
@@ -298,12 +321,12 @@ def backtest(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnConfig =
     metrics = {}
     for name, s in scores.items():
         m = {"roc_auc": round(float(roc_auc_score(y, s)), 4), "pr_auc": round(float(average_precision_score(y, s)), 4)}
-        if name in ("lightgbm_calibrated", "baseline_bgnbd_p_no_purchase", "baseline_logistic_rfm"):
+        if name in ("smartmall_churn", "baseline_bgnbd_p_no_purchase", "baseline_logistic_rfm"):
             m["brier"] = round(float(brier_score_loss(y, np.clip(s, 0, 1))), 4)
         metrics[name] = m
     best = max((n for n in metrics if n.startswith("baseline_")), key=lambda n: metrics[n]["roc_auc"])
     result = Backtest(cutoff=c.date(), horizon_days=config.horizon_days, train_rows=len(train), test_rows=len(test),
                       churn_rate=float(y.mean()), metrics=metrics, best_baseline=best,
                       scores=test.select("customer_id", "churned").with_columns(
-                          churn_probability=pl.Series(scores["lightgbm_calibrated"])))
+                          churn_probability=pl.Series(scores["smartmall_churn"])))
     return result, model

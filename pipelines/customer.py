@@ -142,7 +142,7 @@ def build_churn(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
     model = fit(training_frame(data.lines, data.as_of, config, data.sessions), config)
     now = features(data.lines, data.as_of, config.horizon_days, data.sessions)
     card = result.card()
-    passed = card["metrics"]["lightgbm_calibrated"]["roc_auc"] >= card["metrics"][card["best_baseline"]]["roc_auc"]
+    passed = card["metrics"]["smartmall_churn"]["roc_auc"] >= card["metrics"][card["best_baseline"]]["roc_auc"]
     # serve the new model only if it beat the baselines; else the last good version; else BG/NBD
     current = registry.current("churn")
     if passed:
@@ -172,7 +172,7 @@ def build_churn(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
         FROM marts.customer_churn_risk r LEFT JOIN marts.customer_value v USING (customer_id)
         WHERE r.risk_band <> 'low'
         ORDER BY rank""")
-    return {"customers_scored": len(risk), "backtest_roc_auc": card["metrics"]["lightgbm_calibrated"]["roc_auc"],
+    return {"customers_scored": len(risk), "backtest_roc_auc": card["metrics"]["smartmall_churn"]["roc_auc"],
             "best_baseline": card["best_baseline"],
             "best_baseline_roc_auc": card["metrics"][card["best_baseline"]]["roc_auc"], "checks_passed": passed,
             "horizon_days": config.horizon_days, "note": note, "scored_with": scored_with}
