@@ -262,6 +262,10 @@ def fit(train: pl.DataFrame, config: ChurnConfig, columns: list[str] | None = No
     probe = ChurnModel(columns, booster, linear, None, config)
     calibrator = LogisticRegression().fit(probe.blend(calib)[:, None], calib["churned"].cast(pl.Int8).to_numpy())
     booster, linear = _fit_parts(train, columns, config)
+    if calibrator.coef_[0, 0] <= 0:
+        # too little data for an out-of-time calibration (it would invert the ranking): calibrate in-sample
+        final = ChurnModel(columns, booster, linear, None, config)
+        calibrator = LogisticRegression().fit(final.blend(train)[:, None], train["churned"].cast(pl.Int8).to_numpy())
     return ChurnModel(columns=columns, booster=booster, linear=linear, calibrator=calibrator, config=config)
 
 

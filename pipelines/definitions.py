@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 def build_defs(settings: Settings) -> dg.Definitions:
     prepare_environment(settings)
+    from pipelines.assets.basket import basket_rules
     from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
     from pipelines.assets.raw import build_raw_assets
@@ -31,7 +32,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         "refresh",
         selection=dg.AssetSelection.all(),
         description="Ingest the selected feed days, build every dbt model and run its tests, then train and "
-        "score the customer models.",
+        "score the customer models and mine the basket rules.",
     )
     ingest_job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"))
 
@@ -45,7 +46,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         )
 
     return dg.Definitions(
-        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings)],
+        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
+                basket_rules],
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],

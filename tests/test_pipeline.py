@@ -151,3 +151,17 @@ def test_customer_block_on_small_synthetic(small_home):
     assert ranked == sorted(ranked, reverse=True)
     out = run_cli(small_home, "evaluate").stdout
     assert "== churn" in out and "== clv" in out and "baseline_bgnbd_p_no_purchase" in out
+
+
+def test_basket_rules_find_the_phone_case_affinity(small_home):
+    n_baskets, min_support = query(small_home, "SELECT any_value(n_baskets), any_value(min_support) FROM marts.association_rules")[0]
+    assert query(small_home, f"SELECT count(*) FROM marts.association_rules WHERE support < {min_support} - 1e-12")[0][0] == 0
+    # the generator puts a matching accessory in the basket of many phone buyers
+    lift = query(small_home, """
+        SELECT max(r.lift) FROM marts.association_rules r
+        JOIN marts.dim_product a ON a.sku = r.antecedents[1] JOIN marts.dim_product c ON c.sku = r.consequents[1]
+        WHERE len(r.antecedents) = 1 AND len(r.consequents) = 1
+          AND a.category = 'Phones' AND c.category = 'Phone Accessories'""")[0][0]
+    assert n_baskets > 1000 and lift is not None and lift > 2
+    ranks = query(small_home, "SELECT max(rank) FROM marts.frequently_bought_together")[0][0]
+    assert ranks <= 10

@@ -1,0 +1,55 @@
+"""Basket analysis assets: association rules and frequently-bought-together, mined in DuckDB."""
+
+import logging
+import os
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
+
+progress = logging.getLogger("smartmall")
+
+
+def rule_config() -> RuleConfig:
+    """Thresholds from the environment (SMARTMALL_RULES_MIN_SUPPORT, _MAX_LEN, _MAX_BASKET_ITEMS)."""
+    return RuleConfig(
+        min_support=float(os.environ.get("SMARTMALL_RULES_MIN_SUPPORT", "0.005")),
+        max_len=int(os.environ.get("SMARTMALL_RULES_MAX_LEN", "3")),
+        max_basket_items=int(os.environ.get("SMARTMALL_RULES_MAX_BASKET_ITEMS", "100")),
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["marts", "association_rules"], group_name="basket", kinds={"duckdb"},
+                     description="Rules A -> C over order baskets: support, confidence, lift, leverage, conviction.",
+                     deps=[dg.AssetKey(["marts", "fct_order_lines"])]),
+        dg.AssetSpec(["marts", "frequently_bought_together"], group_name="basket", kinds={"duckdb"},
+                     description="Top 10 companions per SKU (single-item rules by confidence, then lift).",
+                     deps=[dg.AssetKey(["marts", "fct_order_lines"])]),
+    ],
+    name="basket_rules",
+)
+def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """Frequent itemsets (pairs in one SQL self-join, longer ones level by level) and their rules."""
+    config = rule_config()
+    with duckdb.get_connection() as con:
+        con.execute("""CREATE OR REPLACE TEMP VIEW order_baskets AS
+            SELECT order_id AS basket_id, sku AS item FROM marts.fct_order_lines WHERE quantity > 0""")
+        found = frequent_itemsets(con, "order_baskets", config)
+        table = rules(found).with_columns(n_baskets=pl.lit(found.n_baskets), min_support=pl.lit(config.min_support))
+        together = frequently_bought_together(table)
+        for name, frame in (("association_rules", table), ("frequently_bought_together", together)):
+            con.register("_frame", frame.to_arrow())
+            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
+    progress.info("  basket rules: %s baskets (%s above %s items left out), %s frequent itemsets, %s rules",
+                  f"{found.n_baskets:,}", f"{found.baskets_left_out:,}", config.max_basket_items,
+                  f"{len(found.itemsets):,}", f"{len(table):,}")
+    meta = {"baskets": found.n_baskets, "baskets_left_out": found.baskets_left_out,
+            "min_support": config.min_support, "max_len": config.max_len, "itemsets": len(found.itemsets)}
+    yield dg.MaterializeResult(asset_key=["marts", "association_rules"], metadata={**meta, "rows": len(table)})
+    yield dg.MaterializeResult(asset_key=["marts", "frequently_bought_together"],
+                               metadata={**meta, "rows": len(together)})
