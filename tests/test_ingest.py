@@ -129,3 +129,4 @@ def test_events_duplicate_ids_and_unknown_names(tmp_path):
     report = ingest_table(con, "events", landing)
     assert report.accepted == 1
     assert report.quarantined_by_rule == {"duplicate_key": 1, "unknown_event": 1, "missing_identity": 1}
+
