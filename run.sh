@@ -37,7 +37,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; "$VENV/bin/smartmall" demo "$@" ;;
-  test) setup; shift; "$VENV/bin/ruff" check . && "$VENV/bin/pytest" "$@" ;;
+  test) setup; shift
+    # the commerce API's tests run against a real PostgreSQL server (installed/started if needed)
+    COMMERCE_TEST_PG_URL=${COMMERCE_TEST_PG_URL:-$(scripts/postgres.sh)}; export COMMERCE_TEST_PG_URL
+    "$VENV/bin/ruff" check . && "$VENV/bin/pytest" "$@" ;;
   bench) setup; shift; "$VENV/bin/python" bench/pipeline.py "$@" ;;
   *) echo "usage: ./run.sh {demo|test|setup|bench}" >&2; exit 2 ;;
 esac

@@ -10,6 +10,8 @@ import pytest
 from data.synthetic.generate import generate
 from tests.helpers import run_cli
 
+pytest_plugins = ["tests.commerce_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def small_landing(tmp_path_factory) -> Path:

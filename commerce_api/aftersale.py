@@ -1,0 +1,118 @@
+"""Returns and exchanges with automatic approval.
+
+A request is approved at once when it passes every rule: the order was completed no more than
+``return_window_days`` ago, no item is in a non-returnable category, and the amount is under the
+limit (twice the limit for gold and diamond members). Otherwise it waits for staff review, gold
+and diamond members' requests first (priority ``high``). An approved return puts the units back
+on hand where they were sold from and refunds them through the original payment; an exchange
+puts them back and hands out the same SKU again from that location.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from commerce_api import inventory, orders
+from commerce_api.errors import ApiError, conflict, not_found
+from commerce_api.payments import Payments
+from commerce_api.schema import Customer, Order, Product, ReturnRequest, Sku
+from commerce_api.settings import ApiSettings
+
+TOP_TIERS = ("gold", "diamond")
+
+
+def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[tuple]:
+    by_number = {ln.line_number: ln for ln in orders.lines_of(session, order.id)}
+    pending = session.execute(select(ReturnRequest).where(
+        ReturnRequest.order_id == order.id, ReturnRequest.status == "pending_review")).scalars()
+    held: dict[int, int] = {}
+    for req in pending:
+        for item in req.lines:
+            held[item["line_number"]] = held.get(item["line_number"], 0) + item["quantity"]
+    out = []
+    for item in wanted:
+        line = by_number.get(item["line_number"])
+        if line is None:
+            raise ApiError(422, "unknown_line", f"order {order.id} has no line {item['line_number']}")
+        left = line.quantity - line.returned_quantity - held.get(line.line_number, 0)
+        if not 0 < item["quantity"] <= left:
+            raise ApiError(422, "invalid_quantity", f"line {line.line_number}: at most {left} can be returned")
+        out.append((line, item["quantity"]))
+    return out
+
+
+def request(session: Session, settings: ApiSettings, payments: Payments, order: Order, lines: list[dict],
+            kind: str, reason: str | None, now: datetime) -> ReturnRequest:
+    if kind not in ("return", "exchange"):
+        raise ApiError(422, "invalid_kind", "kind is return or exchange")
+    if order.status != "completed" or order.completed_at is None:
+        raise conflict("not_returnable", f"order {order.id} is {order.status}: only completed orders can be returned")
+    if not lines:
+        raise ApiError(422, "empty_request", "name at least one line to return")
+    picked = _checked_lines(session, order, lines)
+    amount = sum(line.unit_price * q for line, q in picked)
+    tier = session.get(Customer, order.customer_id).tier if order.customer_id else "guest"
+    limit = settings.auto_approve_limit * (2 if tier in TOP_TIERS else 1)
+    categories = {row[0]: row[1] for row in session.execute(
+        select(Sku.sku, Product.category).join(Product, Product.id == Sku.product_id)
+        .where(Sku.sku.in_([line.sku for line, _ in picked])))}
+    problems = []
+    if now - order.completed_at > timedelta(days=settings.return_window_days):
+        problems.append(f"more than {settings.return_window_days} days since delivery")
+    blocked = sorted({categories[line.sku] for line, _ in picked} & set(settings.non_returnable_categories))
+    if blocked:
+        problems.append(f"category not returnable: {', '.join(blocked)}")
+    if amount > limit:
+        problems.append(f"amount {amount} over the automatic limit {limit}")
+    req = ReturnRequest(order_id=order.id, kind=kind, amount=amount, reason=reason, created_at=now,
+                        lines=[{"line_number": line.line_number, "quantity": q} for line, q in picked],
+                        priority="high" if tier in TOP_TIERS else "normal", status="pending_review",
+                        decision="; ".join(problems) or None)
+    session.add(req)
+    session.flush()
+    if not problems:
+        execute(session, payments, order, req, "approved automatically", now)
+    return req
+
+
+def execute(session: Session, payments: Payments, order: Order, req: ReturnRequest, decision: str,
+            now: datetime) -> None:
+    """Stock back where it was sold from; refund (return) or hand out the same SKU again (exchange)."""
+    by_number = {ln.line_number: ln for ln in orders.lines_of(session, order.id)}
+    for item in req.lines:
+        line = by_number[item["line_number"]]
+        q = item["quantity"]
+        inventory.must_apply(session, line.sku, line.location_id, line.pool, "return", on_hand=q,
+                             reference=f"return:{req.id}")
+        if req.kind == "exchange":
+            inventory.must_apply(session, line.sku, line.location_id, line.pool, "sale", on_hand=-q,
+                                 reference=f"exchange:{req.id}")
+        else:
+            line.returned_quantity += q
+    req.status, req.decision, req.decided_at = "approved", decision, now
+    if req.kind == "return":
+        payments.refund(session, order, f"return:{req.id}", req.amount)
+        if order.customer_id:
+            customer = session.get(Customer, order.customer_id, with_for_update=True)
+            customer.points = max(customer.points - req.amount // orders.POINTS_PER_UNIT, 0)
+        if all(ln.returned_quantity == ln.quantity for ln in by_number.values()):
+            orders.transition(order, "returned", now)
+    order.updated_at = now
+
+
+def decide(session: Session, payments: Payments, request_id: int, approve: bool, note: str | None,
+           now: datetime) -> ReturnRequest:
+    req = session.get(ReturnRequest, request_id, with_for_update=True)
+    if req is None:
+        raise not_found("return request", request_id)
+    if req.status != "pending_review":
+        raise conflict("already_decided", f"return request {request_id} is {req.status}")
+    order = orders.get_order(session, req.order_id, lock=True)
+    if approve:
+        execute(session, payments, order, req, note or "approved by staff", now)
+    else:
+        req.status, req.decision, req.decided_at = "rejected", note or "rejected by staff", now
+    return req

@@ -1,0 +1,75 @@
+"""The commerce API application: ``create_app()``; run it with ``smartmall api serve``.
+
+OpenAPI documentation at ``/docs``. Every error has the body ``{"error": {code, message, details}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from commerce_api import errors
+from commerce_api.db import make_engine, make_sessionmaker
+from commerce_api.deps import Services
+from commerce_api.logistics import SimulatedCarrier
+from commerce_api.migrate import upgrade
+from commerce_api.payments import Payments, SimulatedProvider
+from commerce_api.routes import catalogue, customers, integrations, inventory, locations, orders
+from commerce_api.settings import ApiSettings
+from commerce_api.sweeper import sweep_expired
+
+log = logging.getLogger("smartmall.api")
+
+
+def build_services(settings: ApiSettings, migrate: bool = True) -> Services:
+    engine = make_engine(settings.database_url, settings.pool_size)
+    if migrate:
+        upgrade(engine)
+    secrets = settings.provider_secrets
+    payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
+    return Services(settings, make_sessionmaker(engine), payments,
+                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]))
+
+
+async def _sweep_forever(svc: Services) -> None:
+    while True:
+        await asyncio.sleep(svc.settings.sweep_interval_seconds)
+        try:
+            cancelled = await run_in_threadpool(sweep_expired, svc.sessions, svc.payments)
+            if cancelled:
+                log.info("sweeper cancelled %d expired orders", len(cancelled))
+        except Exception:  # keep sweeping; the next round retries
+            log.exception("reservation sweep failed")
+
+
+def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_forever(app.state.services)) if sweeper else None
+        yield
+        if task:
+            task.cancel()
+        app.state.services.sessions.kw["bind"].dispose()
+
+    app = FastAPI(title="smartmall commerce API", version="0.1.0", lifespan=lifespan,
+                  description="Catalogue, three-level inventory with reservations, orders, payments, after-sale, "
+                              "till lookups and event intake. Amounts are integers in minor units (fen / cents). "
+                              "Authenticate with `Authorization: Bearer <API key>`.")
+    app.state.services = build_services(settings)
+    app.state.sessions = app.state.services.sessions
+    errors.install(app)
+    for module in (catalogue, locations, inventory, customers, orders, integrations):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app

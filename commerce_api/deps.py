@@ -1,0 +1,61 @@
+"""What the routes share: the app's services, sessions, the caller, pagination and field types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from commerce_api.auth import Principal, principal
+from commerce_api.logistics import CarrierAdapter
+from commerce_api.payments import Payments
+from commerce_api.settings import ApiSettings
+
+# identifiers and short texts: bounded so that nothing oversized reaches the database
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Money = Annotated[int, Field(ge=0, le=10**12, description="minor units (fen / cents)")]
+Quantity = Annotated[int, Field(gt=0, le=100_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    sessions: sessionmaker[Session]
+    payments: Payments
+    carrier: CarrierAdapter
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Services, Depends(services)]
+
+
+@dataclass
+class Page:
+    limit: int
+    offset: int
+
+
+def page(limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Page:
+    return Page(limit, offset)
+
+
+Paging = Annotated[Page, Depends(page)]
+
+
+def paginate(session: Session, query, p: Page, render) -> dict[str, Any]:
+    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = session.execute(query.limit(p.limit).offset(p.offset)).scalars()
+    return {"items": [render(r) for r in rows], "total": int(total), "limit": p.limit, "offset": p.offset}

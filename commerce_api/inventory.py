@@ -1,0 +1,169 @@
+"""Stock levels and their ledger.
+
+Every change is one conditional ``UPDATE ... WHERE <the result stays valid>`` on the stock row:
+PostgreSQL row-locks it and re-checks the condition against the newest version, so concurrent
+checkouts cannot both take the last unit (no read-modify-write window), and CHECK constraints
+back it up. Each applied change appends a ``stock_movements`` row with the same deltas, so
+``rebuild_from_ledger`` must equal the levels at all times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from commerce_api.clock import utcnow
+from commerce_api.errors import ApiError, conflict, not_found
+from commerce_api.schema import Location, Sku, StockLevel, StockMovement
+
+SHARED = "shared"
+
+
+class OutOfStock(ApiError):
+    def __init__(self, sku: str, location_id: str | None, wanted: int):
+        where = f" at {location_id}" if location_id else ""
+        super().__init__(409, "out_of_stock", f"not enough stock of {sku}{where} for {wanted}",
+                         {"sku": sku, "location_id": location_id, "quantity": wanted})
+
+
+@dataclass(frozen=True)
+class Level:
+    sku: str
+    location_id: str
+    pool: str
+    on_hand: int
+    reserved: int
+    allocated: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved - self.allocated
+
+
+def pool_for(session: Session, sku: str, channel: str | None) -> str:
+    """'shared', or the channel itself when the SKU keeps a separate pool per channel."""
+    row = session.get(Sku, sku)
+    if row is None:
+        raise not_found("sku", sku)
+    return channel if row.stock_pools == "per_channel" and channel else SHARED
+
+
+def _ensure_row(session: Session, sku: str, location_id: str, pool: str) -> None:
+    values = {"sku": sku, "location_id": location_id, "pool": pool, "on_hand": 0, "reserved": 0, "allocated": 0}
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    session.execute(module.insert(StockLevel).values(**values).on_conflict_do_nothing())
+
+
+def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *, on_hand: int = 0,
+          reserved: int = 0, allocated: int = 0, reference: str | None = None) -> bool:
+    """Apply deltas to one stock row if every quantity stays >= 0 and available stays >= 0.
+
+    Returns False (and changes nothing) when it would not; the ledger row is written only on success.
+    """
+    s = StockLevel
+    new_on_hand, new_reserved, new_allocated = s.on_hand + on_hand, s.reserved + reserved, s.allocated + allocated
+    result = session.execute(
+        update(s).where(s.sku == sku, s.location_id == location_id, s.pool == pool, new_on_hand >= 0,
+                        new_reserved >= 0, new_allocated >= 0, new_on_hand - new_reserved - new_allocated >= 0)
+        .values(on_hand=new_on_hand, reserved=new_reserved, allocated=new_allocated)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.execute(insert(StockMovement).values(
+        sku=sku, location_id=location_id, pool=pool, kind=kind, on_hand_delta=on_hand, reserved_delta=reserved,
+        allocated_delta=allocated, reference=reference, created_at=utcnow()))
+    return True
+
+
+def must_apply(session: Session, sku: str, location_id: str, pool: str, kind: str, **deltas) -> None:
+    if not apply(session, sku, location_id, pool, kind, **deltas):
+        raise OutOfStock(sku, location_id, -sum(v for k, v in deltas.items() if k != "reference"))
+
+
+def _location(session: Session, location_id: str) -> Location:
+    loc = session.get(Location, location_id)
+    if loc is None:
+        raise not_found("location", location_id)
+    return loc
+
+
+def receive(session: Session, location_id: str, sku: str, quantity: int, pool: str = SHARED,
+            reference: str | None = None) -> None:
+    """Goods in at a location (purchase receipt)."""
+    _location(session, location_id)
+    pool_for(session, sku, None)
+    _ensure_row(session, sku, location_id, pool)
+    must_apply(session, sku, location_id, pool, "receipt", on_hand=quantity, reference=reference)
+
+
+def transfer(session: Session, from_id: str, to_id: str, sku: str, quantity: int, pool: str = SHARED,
+             reference: str | None = None) -> None:
+    """Move available stock between locations (e.g. regional warehouse -> store)."""
+    if from_id == to_id:
+        raise ApiError(422, "invalid_transfer", "a transfer needs two different locations")
+    _location(session, from_id), _location(session, to_id)
+    _ensure_row(session, sku, from_id, pool)
+    if not apply(session, sku, from_id, pool, "transfer_out", on_hand=-quantity, reference=reference):
+        raise OutOfStock(sku, from_id, quantity)
+    _ensure_row(session, sku, to_id, pool)
+    must_apply(session, sku, to_id, pool, "transfer_in", on_hand=quantity, reference=reference)
+
+
+def count(session: Session, location_id: str, sku: str, counted: int, pool: str = SHARED,
+          reference: str | None = None) -> int:
+    """A stock count: set on hand to what was counted (an adjustment). Returns the delta.
+
+    A count below what is reserved or allocated there is refused: those orders must be cancelled
+    or moved first, or stock would be promised twice."""
+    _location(session, location_id)
+    _ensure_row(session, sku, location_id, pool)
+    row = session.execute(select(StockLevel).where(
+        StockLevel.sku == sku, StockLevel.location_id == location_id, StockLevel.pool == pool)
+        .with_for_update()).scalar_one()
+    delta = counted - row.on_hand
+    if delta and not apply(session, sku, location_id, pool, "adjustment", on_hand=delta, reference=reference):
+        raise conflict("count_below_committed", f"counted {counted} but {row.reserved + row.allocated} are "
+                       "reserved or allocated at this location", {"reserved": row.reserved, "allocated": row.allocated})
+    return delta
+
+
+def levels(session: Session, sku: str | None = None, location_id: str | None = None) -> list[Level]:
+    q = select(StockLevel)
+    if sku:
+        q = q.where(StockLevel.sku == sku)
+    if location_id:
+        q = q.where(StockLevel.location_id == location_id)
+    rows = session.execute(q.order_by(StockLevel.sku, StockLevel.location_id, StockLevel.pool)).scalars()
+    return [Level(r.sku, r.location_id, r.pool, r.on_hand, r.reserved, r.allocated) for r in rows]
+
+
+def available_by_location(session: Session, skus: list[str], pools: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(sku, location_id) -> available, for each SKU in its pool."""
+    rows = session.execute(select(StockLevel).where(StockLevel.sku.in_(skus))).scalars()
+    return {(r.sku, r.location_id): r.on_hand - r.reserved - r.allocated for r in rows if r.pool == pools[r.sku]}
+
+
+def rebuild_from_ledger(session: Session) -> dict[tuple[str, str, str], tuple[int, int, int]]:
+    m = StockMovement
+    rows = session.execute(select(m.sku, m.location_id, m.pool, func.sum(m.on_hand_delta), func.sum(m.reserved_delta),
+                                  func.sum(m.allocated_delta)).group_by(m.sku, m.location_id, m.pool))
+    return {(r[0], r[1], r[2]): (int(r[3]), int(r[4]), int(r[5])) for r in rows}
+
+
+def ledger_mismatches(session: Session) -> list[dict]:
+    """Stock rows whose quantities differ from the sums of the ledger (empty when all balances)."""
+    rebuilt = rebuild_from_ledger(session)
+    out = []
+    for lv in levels(session):
+        key = (lv.sku, lv.location_id, lv.pool)
+        want = (lv.on_hand, lv.reserved, lv.allocated)
+        got = rebuilt.pop(key, (0, 0, 0))
+        if got != want:
+            out.append({"key": key, "levels": want, "ledger": got})
+    out += [{"key": k, "levels": None, "ledger": v} for k, v in rebuilt.items() if v != (0, 0, 0)]
+    return out

@@ -1,0 +1,331 @@
+"""Orders: creation with reservation, the state machine, allocation, fulfilment and expiry.
+
+States::
+
+    created --pay--> paid --allocate--> allocated --ship--> shipped --delivered--> completed
+       |  \\-deposit--> deposit_paid --balance--/     \\--ready--> ready_for_pickup --pick up--/
+       |                                           \\--(till orders: handed over)--> completed
+       +--> cancelled (timeout, shopper or staff; reservations released, payments refunded)
+    completed --return approved--> returned
+
+Stock: order creation reserves (reserved += q) at the planned locations for a time-to-live;
+full payment turns reservations into allocations (reserved -= q, allocated += q); shipping or
+handing over is the sale (allocated -= q, on_hand -= q). Cancelling releases whichever is held.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from commerce_api import inventory
+from commerce_api.allocation import plan
+from commerce_api.clock import utcnow
+from commerce_api.errors import ApiError, conflict, not_found
+from commerce_api.pricing import active_flash_sale, price_in_force
+from commerce_api.schema import (
+    Customer,
+    FlashPurchase,
+    FlashSale,
+    Location,
+    Order,
+    OrderLine,
+    Product,
+    Shipment,
+    Sku,
+)
+
+TRANSITIONS: dict[str, set[str]] = {
+    "created": {"paid", "deposit_paid", "cancelled"},
+    "deposit_paid": {"paid", "cancelled"},
+    "paid": {"allocated", "cancelled"},
+    "allocated": {"shipped", "ready_for_pickup", "completed", "cancelled"},
+    "shipped": {"completed"},
+    "ready_for_pickup": {"completed", "cancelled"},
+    "completed": {"returned"},
+    "cancelled": {"created"},  # only a late payment whose stock could be reserved again (reserve_again)
+    "returned": set(),
+}
+TILL_CHANNELS = ("store_pos", "self_checkout")
+POINTS_PER_UNIT = 100  # one point per 100 minor units (one yuan) spent
+
+
+@dataclass(frozen=True)
+class LineIn:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderIn:
+    channel: str
+    fulfillment: str  # delivery | pickup | in_store
+    lines: tuple[LineIn, ...]
+    customer_id: str | None = None
+    store_id: str | None = None
+    delivery_region: str | None = None
+
+
+def transition(order: Order, to: str, now: datetime) -> None:
+    if to not in TRANSITIONS[order.status]:
+        raise conflict("illegal_transition", f"order {order.id} is {order.status}; it cannot become {to}",
+                       {"from": order.status, "to": to, "allowed": sorted(TRANSITIONS[order.status])})
+    order.status, order.updated_at = to, now
+
+
+def get_order(session: Session, order_id: str, lock: bool = False) -> Order:
+    q = select(Order).where(Order.id == order_id)
+    order = session.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+    if order is None:
+        raise not_found("order", order_id)
+    return order
+
+
+def lines_of(session: Session, order_id: str) -> list[OrderLine]:
+    return list(session.execute(select(OrderLine).where(OrderLine.order_id == order_id)
+                                .order_by(OrderLine.line_number)).scalars())
+
+
+def _take_flash_quota(session: Session, sale: FlashSale, customer_id: str, quantity: int) -> None:
+    """Count units against the customer's limit in one conditional upsert (race-free)."""
+    if quantity > sale.per_customer_limit:
+        raise conflict("flash_sale_limit", f"at most {sale.per_customer_limit} per customer in this flash sale")
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(FlashPurchase).values(flash_sale_id=sale.id, customer_id=customer_id, quantity=quantity)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["flash_sale_id", "customer_id"],
+        set_={"quantity": FlashPurchase.quantity + stmt.excluded.quantity},
+        where=FlashPurchase.quantity + stmt.excluded.quantity <= sale.per_customer_limit,
+    ).returning(FlashPurchase.quantity)
+    if session.execute(stmt).first() is None:
+        raise conflict("flash_sale_limit", f"at most {sale.per_customer_limit} per customer in this flash sale")
+
+
+def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) -> None:
+    for line in lines:
+        if line.flash_sale_id and order.customer_id:
+            row = session.get(FlashPurchase, (line.flash_sale_id, order.customer_id), with_for_update=True)
+            if row is not None:
+                row.quantity = max(row.quantity - line.quantity, 0)
+
+
+def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str, Sku], dict[str, Product]]:
+    if not req.lines:
+        raise ApiError(422, "empty_order", "an order needs at least one line")
+    if req.fulfillment not in ("delivery", "pickup", "in_store"):
+        raise ApiError(422, "invalid_fulfillment", "fulfillment is delivery, pickup or in_store")
+    if req.fulfillment == "in_store" and req.channel not in TILL_CHANNELS:
+        raise ApiError(422, "invalid_fulfillment", f"in_store orders come from {' or '.join(TILL_CHANNELS)}")
+    if req.fulfillment != "delivery" and not req.store_id:
+        raise ApiError(422, "store_required", f"a {req.fulfillment} order needs a store_id")
+    if req.customer_id and session.get(Customer, req.customer_id) is None:
+        raise not_found("customer", req.customer_id)
+    wanted: dict[str, int] = {}
+    for line in req.lines:
+        if line.quantity <= 0:
+            raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    skus = {s.sku: s for s in session.execute(select(Sku).where(Sku.sku.in_(wanted))).scalars()}
+    missing = sorted(set(wanted) - set(skus))
+    if missing:
+        raise ApiError(422, "unknown_sku", f"unknown SKU(s): {', '.join(missing)}", {"skus": missing})
+    products = {p.id: p for p in session.execute(
+        select(Product).where(Product.id.in_({s.product_id for s in skus.values()}))).scalars()}
+    for sku, row in skus.items():
+        product = products[row.product_id]
+        if not (row.listed and product.listed):
+            raise ApiError(422, "not_listed", f"{sku} is not listed")
+        if row.visible_channels is not None and req.channel not in row.visible_channels:
+            raise ApiError(422, "not_visible", f"{sku} is not sold in channel {req.channel}")
+    return wanted, skus, products
+
+
+def create_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None) -> Order:
+    """Validate, price, plan, reserve. Raises OutOfStock (409) when the stock is not there."""
+    now = now or utcnow()
+    wanted, skus, products = _validate(session, req)
+    region = req.delivery_region
+    if req.store_id:
+        store = session.get(Location, req.store_id)
+        if store is None:
+            raise not_found("store", req.store_id)
+        region = region or store.region
+    elif req.customer_id:
+        region = region or session.get(Customer, req.customer_id).region
+    pools = {sku: inventory.pool_for(session, sku, req.channel) for sku in wanted}
+    order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
+                  store_id=req.store_id, delivery_region=region, status="created", total=0, deposit=0, paid=0,
+                  refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), created_at=now, updated_at=now)
+    session.add(order)
+    session.flush()
+    # reserve; a concurrent checkout may take the stock between plan and reserve: re-plan a few times
+    for attempt in range(3):
+        picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region)
+        try:
+            with session.begin_nested():
+                for pick in sorted(picks, key=lambda p: (p.sku, p.location_id)):  # one lock order: no deadlocks
+                    inventory.must_apply(session, pick.sku, pick.location_id, pools[pick.sku], "reservation",
+                                         reserved=pick.quantity, reference=f"order:{order.id}")
+            break
+        except inventory.OutOfStock:
+            if attempt == 2:
+                raise
+    total, deposit, ship_after = 0, 0, None
+    for n, pick in enumerate(picks, start=1):
+        price = price_in_force(session, pick.sku, now, region, req.channel)
+        unit, rule, flash_id = price.price, price.rule, None
+        sale = active_flash_sale(session, pick.sku, now)
+        if sale is not None and sale.price < unit:
+            if not req.customer_id:
+                raise ApiError(422, "member_required", f"{pick.sku} is in a flash sale: members only")
+            _take_flash_quota(session, sale, req.customer_id, pick.quantity)
+            unit, rule, flash_id = sale.price, f"flash:{sale.id}", sale.id
+        session.add(OrderLine(order_id=order.id, line_number=n, sku=pick.sku, quantity=pick.quantity, unit_price=unit,
+                              price_rule=rule, location_id=pick.location_id, pool=pools[pick.sku],
+                              returned_quantity=0, flash_sale_id=flash_id))
+        total += unit * pick.quantity
+        product = products[skus[pick.sku].product_id]
+        if product.presale_ship_after is not None:
+            deposit += unit * pick.quantity * (product.presale_deposit_pct or 100) // 100
+            ship_after = max(ship_after or product.presale_ship_after, product.presale_ship_after)
+    order.total, order.deposit, order.ship_after = total, deposit, ship_after
+    return order
+
+
+def amount_due(order: Order) -> int:
+    """What the next payment must be: the deposit first for a pre-sale, else the rest of the total."""
+    if order.status == "created" and order.deposit:
+        return order.deposit
+    return order.total - order.paid
+
+
+def record_payment(session: Session, order: Order, amount: int, now: datetime) -> None:
+    """Apply a succeeded payment to its order (deposit, or full payment which allocates)."""
+    order.paid += amount
+    if order.paid < order.total:
+        transition(order, "deposit_paid", now)
+        # the reservation now lasts until the balance is due: the pre-sale ship date
+        order.reserved_until = datetime.combine(order.ship_after, datetime.min.time()) if order.ship_after else None
+        return
+    transition(order, "paid", now)
+    allocate(session, order, now)
+
+
+def allocate(session: Session, order: Order, now: datetime) -> None:
+    """Reserved -> allocated per line, one shipment per source location. Till orders hand over at once."""
+    lines = lines_of(session, order.id)
+    for line in sorted(lines, key=lambda ln: (ln.sku, ln.location_id)):
+        inventory.must_apply(session, line.sku, line.location_id, line.pool, "allocation",
+                             reserved=-line.quantity, allocated=line.quantity, reference=f"order:{order.id}")
+    for location_id in sorted({ln.location_id for ln in lines}):
+        session.add(Shipment(order_id=order.id, location_id=location_id, status="allocated", updated_at=now))
+    order.reserved_until = None
+    transition(order, "allocated", now)
+    if order.fulfillment == "in_store":
+        session.flush()
+        complete(session, order, now)
+
+
+def _sell(session: Session, order: Order, lines: list[OrderLine], location_id: str) -> None:
+    for line in lines:
+        if line.location_id == location_id:
+            inventory.must_apply(session, line.sku, line.location_id, line.pool, "sale", allocated=-line.quantity,
+                                 on_hand=-line.quantity, reference=f"order:{order.id}")
+
+
+def shipments_of(session: Session, order_id: str) -> list[Shipment]:
+    return list(session.execute(select(Shipment).where(Shipment.order_id == order_id)
+                                .order_by(Shipment.id)).scalars())
+
+
+def ship(session: Session, order: Order, carrier, now: datetime, today: date | None = None) -> list[Shipment]:
+    """Hand every shipment of a delivery order to the carrier (waybills), and record the sale."""
+    if order.fulfillment != "delivery":
+        raise conflict("not_delivery", f"order {order.id} is {order.fulfillment}: it is not shipped")
+    if order.ship_after and (today or now.date()) < order.ship_after:
+        raise conflict("presale_not_due", f"pre-sale order {order.id} ships from {order.ship_after}")
+    transition(order, "shipped", now)
+    lines = lines_of(session, order.id)
+    shipments = shipments_of(session, order.id)
+    for shipment in shipments:
+        _sell(session, order, lines, shipment.location_id)
+        shipment.waybill = carrier.create_waybill(order.id, shipment.id, shipment.location_id, order.delivery_region)
+        shipment.carrier, shipment.status, shipment.tracking_status, shipment.updated_at = (
+            carrier.name, "shipped", "created", now)
+    return shipments
+
+
+def ready_for_pickup(session: Session, order: Order, now: datetime) -> None:
+    if order.fulfillment != "pickup":
+        raise conflict("not_pickup", f"order {order.id} is not a pickup order")
+    transition(order, "ready_for_pickup", now)
+
+
+def complete(session: Session, order: Order, now: datetime) -> None:
+    """The shopper has the goods: picked up / handed over (sale recorded here), or delivered."""
+    transition(order, "completed", now)
+    order.completed_at = now
+    if order.fulfillment in ("pickup", "in_store"):
+        lines = lines_of(session, order.id)
+        for shipment in shipments_of(session, order.id):
+            _sell(session, order, lines, shipment.location_id)
+            shipment.status, shipment.updated_at = "picked_up", now
+    if order.customer_id:
+        customer = session.get(Customer, order.customer_id, with_for_update=True)
+        customer.points += order.total // POINTS_PER_UNIT
+
+
+def release_stock(session: Session, order: Order, lines: list[OrderLine]) -> None:
+    """Give back what the order holds: reservations before payment, allocations after."""
+    held = "reserved" if order.status in ("created", "deposit_paid") else "allocated"
+    for line in sorted(lines, key=lambda ln: (ln.sku, ln.location_id)):
+        kind = "release" if held == "reserved" else "deallocation"
+        inventory.must_apply(session, line.sku, line.location_id, line.pool, kind,
+                             **{held: -line.quantity}, reference=f"order:{order.id}")
+
+
+def cancel(session: Session, order: Order, reason: str, now: datetime, refund) -> None:
+    """Cancel, release stock and flash quota, refund what was paid (``refund(order, reason)``)."""
+    if "cancelled" not in TRANSITIONS[order.status]:
+        raise conflict("illegal_transition", f"order {order.id} is {order.status}; it cannot be cancelled",
+                       {"from": order.status, "to": "cancelled"})
+    lines = lines_of(session, order.id)
+    release_stock(session, order, lines)
+    _return_flash_quota(session, order, lines)
+    for shipment in shipments_of(session, order.id):
+        session.delete(shipment)
+    transition(order, "cancelled", now)
+    order.cancel_reason, order.reserved_until = reason, None
+    if order.paid > order.refunded:
+        refund(order, reason)
+
+
+def reserve_again(session: Session, order: Order, now: datetime) -> bool:
+    """For a payment that arrives after its order expired: take the same stock again if it is still
+    there (all lines or none). Returns whether it worked."""
+    lines = lines_of(session, order.id)
+    try:
+        with session.begin_nested():
+            for line in sorted(lines, key=lambda ln: (ln.sku, ln.location_id)):
+                inventory.must_apply(session, line.sku, line.location_id, line.pool, "reservation",
+                                     reserved=line.quantity, reference=f"order:{order.id}:late-payment")
+            for line in lines:
+                if line.flash_sale_id and order.customer_id:
+                    _take_flash_quota(session, session.get(FlashSale, line.flash_sale_id), order.customer_id,
+                                      line.quantity)
+    except ApiError:
+        return False
+    transition(order, "created", now)  # holds a reservation again; record_payment moves it on
+    order.cancel_reason = None
+    return True
+
+
+def expired_order_ids(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    return list(session.execute(
+        select(Order.id).where(Order.status.in_(("created", "deposit_paid")), Order.reserved_until.is_not(None),
+                               Order.reserved_until < now).order_by(Order.reserved_until).limit(limit)).scalars())

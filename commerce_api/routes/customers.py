@@ -1,0 +1,141 @@
+"""Members (one profile for online sign-up and store card), stored-value card, till lookups."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+from sqlalchemy import select
+
+from commerce_api import inventory
+from commerce_api.clock import utcnow
+from commerce_api.db import transaction
+from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
+from commerce_api.errors import ApiError, not_found
+from commerce_api.payments import stored_value_move
+from commerce_api.pricing import price_in_force
+from commerce_api.schema import Customer, Location, Product, Sku, StoredValueEntry
+
+router = APIRouter(tags=["members and till"])
+
+
+class CustomerIn(Strict):
+    id: Ident
+    member_code: Ident
+    name: Text200 | None = None
+    region: Ident | None = None
+    home_store_id: Ident | None = None
+    tier: Literal["member", "silver", "gold", "diamond"] = "member"
+    birthday: date | None = None
+
+
+class TopUpIn(Strict):
+    amount: Annotated[int, Field(gt=0, le=10**9)]
+    reference: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def customer_dict(c: Customer) -> dict:
+    return {"id": c.id, "member_code": c.member_code, "name": c.name, "region": c.region,
+            "home_store_id": c.home_store_id, "tier": c.tier, "points": c.points, "stored_value": c.stored_value,
+            "birthday": c.birthday.isoformat() if c.birthday else None}
+
+
+@router.post("/customers", status_code=201)
+def create_customer(body: CustomerIn, who: Caller, svc: Svc) -> dict:
+    """Sign-up, online or at the till (staff sign members up to their own store)."""
+    who.require("store_staff", "service")
+    if who.role == "store_staff":
+        who.check_store(body.home_store_id)
+    with transaction(svc.sessions) as s:
+        if s.get(Customer, body.id) or s.execute(select(Customer).where(
+                Customer.member_code == body.member_code)).first():
+            raise ApiError(409, "exists", "customer id or member code exists")
+        if body.home_store_id and s.get(Location, body.home_store_id) is None:
+            raise not_found("store", body.home_store_id)
+        c = Customer(points=0, stored_value=0, created_at=utcnow(), **body.model_dump())
+        s.add(c)
+        s.flush()
+        return customer_dict(c)
+
+
+@router.get("/customers")
+def list_customers(who: Caller, svc: Svc, paging: Paging,
+                   tier: Literal["member", "silver", "gold", "diamond"] | None = None) -> dict:
+    who.require("store_staff", "marketer", "service")
+    q = select(Customer).order_by(Customer.id)
+    if tier:
+        q = q.where(Customer.tier == tier)
+    with svc.sessions() as s:
+        return paginate(s, q, paging, customer_dict)
+
+
+@router.get("/customers/{customer_id}")
+def get_customer(customer_id: Ident, who: Caller, svc: Svc) -> dict:
+    who.check_customer(customer_id)
+    with svc.sessions() as s:
+        c = s.get(Customer, customer_id)
+        if c is None:
+            raise not_found("customer", customer_id)
+        return customer_dict(c)
+
+
+@router.post("/customers/{customer_id}/stored-value/top-ups", status_code=201)
+def top_up(customer_id: Ident, body: TopUpIn, who: Caller, svc: Svc) -> dict:
+    """Load money on the stored-value card (at the till or by an integration)."""
+    who.require("store_staff", "service")
+    with transaction(svc.sessions) as s:
+        balance = stored_value_move(s, customer_id, body.amount, f"top-up:{body.reference}")
+    return {"customer_id": customer_id, "balance": balance}
+
+
+@router.get("/customers/{customer_id}/stored-value")
+def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> dict:
+    """Balance and the card's ledger, newest first."""
+    who.check_customer(customer_id)
+    with svc.sessions() as s:
+        c = s.get(Customer, customer_id)
+        if c is None:
+            raise not_found("customer", customer_id)
+        q = select(StoredValueEntry).where(StoredValueEntry.customer_id == customer_id).order_by(
+            StoredValueEntry.id.desc())
+        out = paginate(s, q, paging, lambda e: {"delta": e.delta, "balance_after": e.balance_after,
+                                                 "reference": e.reference, "at": e.created_at.isoformat()})
+    return {"balance": c.stored_value, **out}
+
+
+@router.get("/till/members/{member_code}")
+def till_member(member_code: Ident, who: Caller, svc: Svc) -> dict:
+    """Member-code lookup at the till: who, tier, points, stored-value balance."""
+    who.require("store_staff")
+    with svc.sessions() as s:
+        c = s.execute(select(Customer).where(Customer.member_code == member_code)).scalar_one_or_none()
+    if c is None:
+        raise not_found("member code", member_code)
+    return customer_dict(c)
+
+
+@router.get("/till/scan/{code}")
+def till_scan(code: Ident, who: Caller, svc: Svc,
+              store_id: Annotated[str | None, Query(max_length=64)] = None) -> dict:
+    """Scan a barcode (or SKU) at a till, self-checkout or shelf display: name, price in force at the
+    store, and stock available there."""
+    who.require("store_staff")
+    store_id = store_id or who.store_id
+    if not store_id:
+        raise ApiError(422, "store_required", "give store_id")
+    with svc.sessions() as s:
+        row = s.execute(select(Sku).where((Sku.barcode == code) | (Sku.sku == code))).scalars().first()
+        if row is None:
+            raise not_found("barcode", code)
+        store = s.get(Location, store_id)
+        if store is None:
+            raise not_found("store", store_id)
+        product = s.get(Product, row.product_id)
+        price = price_in_force(s, row.sku, utcnow(), store.region, "store_pos")
+        pool = inventory.pool_for(s, row.sku, "store_pos")
+        stock = sum(lv.available for lv in inventory.levels(s, row.sku, store_id) if lv.pool == pool)
+    return {"sku": row.sku, "barcode": row.barcode, "name": product.name, "spec": row.spec, "price": price.price,
+            "price_rule": price.rule, "list_price": price.list_price, "store_id": store_id, "available": stock,
+            "listed": row.listed and product.listed}

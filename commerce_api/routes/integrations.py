@@ -1,0 +1,162 @@
+"""Integrations: payment and carrier callbacks, the local simulators, tracking-event intake,
+incremental exports for the pipelines, API keys and the reservation sweeper."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from pydantic import Field
+from sqlalchemy import select
+
+from commerce_api import events, logistics, sweeper
+from commerce_api.auth import create_key
+from commerce_api.clock import as_utc
+from commerce_api.db import transaction
+from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, paginate
+from commerce_api.errors import ApiError, not_found
+from commerce_api.payments import PROVIDERS, payment_dict
+from commerce_api.routes.orders import order_dict
+from commerce_api.schema import Order, Payment, Shipment, StockMovement
+
+router = APIRouter(tags=["integrations"])
+Signature = Annotated[str, Header(alias="X-Signature", max_length=256)]
+
+
+@router.post("/payments/callbacks/{provider}")
+async def payment_callback(provider: Literal["wechat_pay", "alipay"], request: Request, x_signature: Signature,
+                           ) -> dict:
+    """Called by WeChat Pay / Alipay when a payment settles. The body is verified against
+    ``X-Signature`` (HMAC-SHA256); a replayed callback changes nothing."""
+    raw = await request.body()
+    svc = request.app.state.services
+    with transaction(svc.sessions) as s:
+        return svc.payments.on_callback(s, provider, raw, x_signature)
+
+
+@router.post("/logistics/callbacks/{carrier}")
+async def carrier_callback(carrier: Ident, request: Request, x_signature: Signature) -> dict:
+    """Tracking status from a carrier (signed). Delivered on every shipment completes the order."""
+    svc = request.app.state.services
+    if carrier != svc.carrier.name:
+        raise not_found("carrier", carrier)
+    raw = await request.body()
+    with transaction(svc.sessions) as s:
+        return logistics.on_tracking(s, svc.carrier, raw, x_signature)
+
+
+class SimulatedPaymentIn(Strict):
+    status: Literal["SUCCESS", "FAILED"] = "SUCCESS"
+
+
+@router.post("/simulator/payments/{payment_id}")
+def simulate_payment(payment_id: Ident, body: SimulatedPaymentIn, who: Caller, svc: Svc) -> dict:
+    """Development stand-in for the shopper paying in the WeChat / Alipay app: the simulator signs a
+    callback and it goes through the same verification and handling as a real one."""
+    who.require("service")
+    with svc.sessions() as s:
+        payment = s.get(Payment, payment_id)
+        if payment is None or payment.provider not in PROVIDERS:
+            raise not_found("provider payment", payment_id)
+    provider = svc.payments.providers[payment.provider]
+    raw, signature = provider.callback(payment.id, payment.amount, status=body.status)
+    with transaction(svc.sessions) as s:
+        return svc.payments.on_callback(s, payment.provider, raw, signature)
+
+
+class SimulatedTrackingIn(Strict):
+    status: Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "exception"]
+
+
+@router.post("/simulator/shipments/{waybill}")
+def simulate_tracking(waybill: Ident, body: SimulatedTrackingIn, who: Caller, svc: Svc) -> dict:
+    """Development stand-in for the carrier: a signed tracking callback for a waybill."""
+    who.require("service")
+    raw, signature = svc.carrier.callback(waybill, body.status)
+    with transaction(svc.sessions) as s:
+        return logistics.on_tracking(s, svc.carrier, raw, signature)
+
+
+@router.post("/events", status_code=207)
+def intake_events(who: Caller, svc: Svc, batch: Annotated[Any, Body(
+        description="a JSON list of tracking events (the pipelines' events contract)")]) -> dict:
+    """Validate a batch of tracking events; good ones land for the pipelines, bad ones are listed with
+    their index and reasons (nothing is dropped silently)."""
+    who.require("shopper", "service")
+    return events.intake(svc.settings.landing, batch)
+
+
+@router.get("/exports/orders")
+def export_orders(who: Caller, svc: Svc, paging: Paging, updated_since: datetime | None = None) -> dict:
+    """Orders changed after ``updated_since``, oldest change first: the pipelines read incrementally."""
+    who.require("service")
+    q = select(Order).order_by(Order.updated_at, Order.id)
+    if updated_since:
+        q = q.where(Order.updated_at > as_utc(updated_since))
+    with svc.sessions() as s:
+        out = paginate(s, q, paging, lambda o: o)
+        out["items"] = [order_dict(s, o) for o in out["items"]]
+    return out
+
+
+@router.get("/exports/payments")
+def export_payments(who: Caller, svc: Svc, paging: Paging, updated_since: datetime | None = None) -> dict:
+    who.require("service")
+    q = select(Payment).order_by(Payment.updated_at, Payment.id)
+    if updated_since:
+        q = q.where(Payment.updated_at > as_utc(updated_since))
+    with svc.sessions() as s:
+        return paginate(s, q, paging, payment_dict)
+
+
+@router.get("/exports/stock-movements")
+def export_movements(who: Caller, svc: Svc, paging: Paging,
+                     after_id: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict:
+    """The stock ledger after movement ``after_id`` (ids only grow: a cursor for incremental reads)."""
+    who.require("service")
+    q = select(StockMovement).where(StockMovement.id > after_id).order_by(StockMovement.id)
+    with svc.sessions() as s:
+        return paginate(s, q, paging, lambda m: {
+            "id": m.id, "sku": m.sku, "location_id": m.location_id, "pool": m.pool, "kind": m.kind,
+            "on_hand_delta": m.on_hand_delta, "reserved_delta": m.reserved_delta,
+            "allocated_delta": m.allocated_delta, "reference": m.reference, "created_at": m.created_at.isoformat()})
+
+
+@router.get("/shipments/{waybill}")
+def get_shipment(waybill: Ident, who: Caller, svc: Svc) -> dict:
+    with svc.sessions() as s:
+        sh = s.execute(select(Shipment).where(Shipment.waybill == waybill)).scalar_one_or_none()
+        if sh is None:
+            raise not_found("waybill", waybill)
+        order = s.get(Order, sh.order_id)
+        if who.role == "shopper":
+            who.check_customer(order.customer_id)
+        return {"waybill": sh.waybill, "order_id": sh.order_id, "status": sh.status, "carrier": sh.carrier,
+                "tracking_status": sh.tracking_status, "updated_at": sh.updated_at.isoformat()}
+
+
+class KeyIn(Strict):
+    role: Literal["shopper", "store_staff", "marketer", "service", "admin"]
+    customer_id: Ident | None = None
+    store_id: Ident | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+
+
+@router.post("/api-keys", status_code=201)
+def new_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
+    """Issue a key (admin only). The plain key is in this response only."""
+    who.require("admin")
+    try:
+        with transaction(svc.sessions) as s:
+            key = create_key(s, body.role, customer_id=body.customer_id, store_id=body.store_id, name=body.name)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_key_request", str(exc)) from exc
+    return {"key": key, "role": body.role, "customer_id": body.customer_id, "store_id": body.store_id}
+
+
+@router.post("/admin/sweep-reservations")
+def sweep(who: Caller, svc: Svc) -> dict:
+    """Cancel orders whose reservation expired (the app also runs this every few seconds)."""
+    who.require("service")
+    return {"cancelled": sweeper.sweep_expired(svc.sessions, svc.payments)}

@@ -1,0 +1,320 @@
+"""Tables of the commerce API (SQLAlchemy 2). Money is in integer minor units (fen / cents).
+
+Inventory follows Saleor's warehouse model: per SKU x location x pool a ``stock_levels`` row holds
+on hand, reserved (orders not yet paid) and allocated (paid, not yet shipped); available =
+on_hand - reserved - allocated, which CHECK constraints keep from going negative. Every change to a
+stock row is also written to ``stock_movements`` (append-only), so the levels can be rebuilt from
+the ledger and checked against it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Autoincrement keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    # timestamps are naive UTC everywhere (SQLite has no time zones): see clock.py
+    type_annotation_map = {datetime: DateTime()}
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lead_time_days: Mapped[int] = mapped_column(Integer, default=7)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    brand: Mapped[str | None] = mapped_column(String(100))
+    supplier_id: Mapped[str | None] = mapped_column(ForeignKey("suppliers.id"))
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # pre-sale: a deposit (percent of the price) now, the balance later, shipping after a date
+    presale_ship_after: Mapped[date | None] = mapped_column(Date)
+    presale_deposit_pct: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class Sku(Base):
+    __tablename__ = "skus"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. {"colour": "red", "size": "M"}
+    barcode: Mapped[str | None] = mapped_column(String(64), unique=True)
+    list_price: Mapped[int] = mapped_column(BigInteger)
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    visible_channels: Mapped[list | None] = mapped_column(JSON)  # None: every channel
+    stock_pools: Mapped[str] = mapped_column(String(16), default="shared")  # shared | per_channel
+    updated_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("list_price >= 0", name="ck_sku_price"),
+                      CheckConstraint("stock_pools IN ('shared', 'per_channel')", name="ck_sku_pools"))
+
+
+class RegionalPrice(Base):
+    __tablename__ = "regional_prices"
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(64), primary_key=True)
+    price: Mapped[int] = mapped_column(BigInteger)
+
+
+class PromoPrice(Base):
+    """A promotional price valid in [starts_at, ends_at), optionally for one region or channel."""
+
+    __tablename__ = "promo_prices"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"), index=True)
+    price: Mapped[int] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    region: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ck_promo_window"),)
+
+
+class FlashSale(Base):
+    __tablename__ = "flash_sales"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"), index=True)
+    price: Mapped[int] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    per_customer_limit: Mapped[int] = mapped_column(Integer)
+
+
+class FlashPurchase(Base):
+    """Units bought per customer in a flash sale; the limit is enforced by a conditional upsert."""
+
+    __tablename__ = "flash_purchases"
+    flash_sale_id: Mapped[int] = mapped_column(ForeignKey("flash_sales.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("quantity >= 0", name="ck_flash_qty"),)
+
+
+class Location(Base):
+    __tablename__ = "locations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # central_warehouse | regional_warehouse | store
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    pickup: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (CheckConstraint(
+        "kind IN ('central_warehouse', 'regional_warehouse', 'store')", name="ck_location_kind"),)
+
+
+class StockLevel(Base):
+    __tablename__ = "stock_levels"
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"), primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(32), primary_key=True, default="shared")  # 'shared' or a channel
+    on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    allocated: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0 AND reserved >= 0 AND allocated >= 0", name="ck_stock_non_negative"),
+        CheckConstraint("on_hand - reserved - allocated >= 0", name="ck_stock_available"),
+        Index("ix_stock_location", "location_id"),
+    )
+
+
+class StockMovement(Base):
+    """The append-only ledger. ``kind``: receipt, transfer_out, transfer_in, sale, return,
+    adjustment, reservation, release, allocation, deallocation."""
+
+    __tablename__ = "stock_movements"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    on_hand_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    allocated_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    reference: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_movements_sku_location", "sku", "location_id"),)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(64))
+    home_store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    tier: Mapped[str] = mapped_column(String(16), default="member")  # member | silver | gold | diamond
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    birthday: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("stored_value >= 0", name="ck_stored_value_non_negative"),)
+
+
+class StoredValueEntry(Base):
+    """Ledger of the stored-value card: every top-up, payment and refund with the balance after it."""
+
+    __tablename__ = "stored_value_entries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    delta: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # shopper | store_staff | marketer | admin | service
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Cart(Base):
+    __tablename__ = "carts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    checked_out_order_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime]
+
+
+class CartLine(Base):
+    __tablename__ = "cart_lines"
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("quantity > 0", name="ck_cart_qty"),)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    fulfillment: Mapped[str] = mapped_column(String(16))  # delivery | pickup | in_store
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))  # pickup or till store
+    delivery_region: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    total: Mapped[int] = mapped_column(BigInteger)
+    deposit: Mapped[int] = mapped_column(BigInteger, default=0)  # pre-sale deposit due first
+    paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved_until: Mapped[datetime | None] = mapped_column(index=True)
+    ship_after: Mapped[date | None] = mapped_column(Date)
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+    __table_args__ = (CheckConstraint("paid >= 0 AND refunded >= 0 AND refunded <= paid", name="ck_order_money"),)
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    line_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    price_rule: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    pool: Mapped[str] = mapped_column(String(32))
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    flash_sale_id: Mapped[int | None] = mapped_column(ForeignKey("flash_sales.id"))
+    __table_args__ = (CheckConstraint("quantity > 0", name="ck_line_qty"),)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    status: Mapped[str] = mapped_column(String(24))  # allocated | shipped | delivered | picked_up
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    waybill: Mapped[str | None] = mapped_column(String(64), unique=True)
+    tracking_status: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(24))  # wechat_pay | alipay | stored_value
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | refunded | failed
+    provider_txn_id: Mapped[str | None] = mapped_column(String(128))
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    __table_args__ = (UniqueConstraint("provider", "provider_txn_id", name="uq_payment_provider_txn"),
+                      CheckConstraint("amount > 0 AND refunded >= 0 AND refunded <= amount", name="ck_payment_money"))
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    provider_refund_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ReturnRequest(Base):
+    __tablename__ = "return_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # return | exchange
+    lines: Mapped[list] = mapped_column(JSON)  # [{"line_number": n, "quantity": q}]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # approved | pending_review | rejected
+    priority: Mapped[str] = mapped_column(String(8), default="normal")  # high for gold and diamond members
+    reason: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """Spree-style idempotency: same key + same body -> the first response; other body -> 422."""
+
+    __tablename__ = "idempotency_keys"
+    principal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]

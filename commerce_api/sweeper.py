@@ -1,0 +1,33 @@
+"""The reservation sweeper: cancels orders whose reservation expired and gives their stock back.
+
+Each expired order is handled in its own short transaction with the order row locked, so a
+payment callback racing the sweeper sees either the live order or the cancelled one, never half.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from commerce_api import orders
+from commerce_api.clock import utcnow
+from commerce_api.db import transaction
+from commerce_api.payments import Payments
+
+
+def sweep_expired(factory: sessionmaker[Session], payments: Payments, now: datetime | None = None) -> list[str]:
+    """Cancel every order whose reservation ended before ``now``; returns their ids."""
+    now = now or utcnow()
+    with factory() as session:
+        candidates = orders.expired_order_ids(session, now)
+    done = []
+    for order_id in candidates:
+        with transaction(factory) as session:
+            order = orders.get_order(session, order_id, lock=True)
+            # re-check under the lock: a payment may have landed since the candidates were read
+            if order.status in ("created", "deposit_paid") and order.reserved_until and order.reserved_until < now:
+                orders.cancel(session, order, "reservation expired before payment", now,
+                              lambda o, r, s=session: payments.refund(s, o, r))
+                done.append(order_id)
+    return done

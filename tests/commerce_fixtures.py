@@ -1,0 +1,191 @@
+"""Fixtures of the commerce API tests: a fresh database per test on a real PostgreSQL server (and on
+SQLite, the embedded default), the app over it, API keys per role and a small retailer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
+from commerce_api.app import build_services, create_app
+from commerce_api.auth import create_key, forget_cached_keys
+from commerce_api.db import transaction
+from commerce_api.settings import ApiSettings
+
+PG_ENV = "COMMERCE_TEST_PG_URL"
+TEMPLATE = "smartmall_api_template"
+
+
+def pg_admin_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        raise RuntimeError(f"{PG_ENV} is not set: run the tests with ./run.sh test (it starts PostgreSQL), "
+                           "or export it, e.g. postgresql+psycopg://smartmall:smartmall@127.0.0.1:5432/postgres")
+    return url
+
+
+def _pg(url: str) -> psycopg.Connection:
+    u = make_url(url)
+    return psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+                           dbname=u.database, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> str:
+    """A database migrated to head once per session; each test copies it (CREATE DATABASE ... TEMPLATE)."""
+    admin = pg_admin_url()
+    with _pg(admin) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        con.execute(f"CREATE DATABASE {TEMPLATE}")
+    url = make_url(admin).set(database=TEMPLATE).render_as_string(hide_password=False)
+    services = build_services(ApiSettings(database_url=url))  # runs the Alembic migrations
+    services.sessions.kw["bind"].dispose()
+    return admin
+
+
+@pytest.fixture
+def pg_url(pg_template) -> Iterator[str]:
+    name = f"sm_test_{uuid.uuid4().hex[:10]}"
+    with _pg(pg_template) as con:
+        con.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    yield make_url(pg_template).set(database=name).render_as_string(hide_password=False)
+    with _pg(pg_template) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class World:
+    """A running app with keys per role and a small retailer in it."""
+
+    client: TestClient | httpx.Client
+    app: object
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def h(self, role: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}", **extra}
+
+    def call(self, method: str, path: str, role: str = "admin", expect: int | None = None, **kw) -> httpx.Response:
+        headers = {**self.h(role), **kw.pop("headers", {})}
+        r = self.client.request(method, path, headers=headers, **kw)
+        if expect is not None:
+            assert r.status_code == expect, (r.status_code, r.text)
+        return r
+
+    @property
+    def services(self):
+        return self.app.state.services
+
+
+def _settings(url: str, tmp: Path, **overrides) -> ApiSettings:
+    return ApiSettings(database_url=url, landing=tmp / "landing", **overrides)
+
+
+def seed_world(w: World) -> None:
+    """Central warehouse -> two regional warehouses -> three stores; phones, cases, milk; members."""
+    with transaction(w.services.sessions) as s:
+        w.keys["admin"] = create_key(s, "admin", name="test admin")
+    for loc in [
+        {"id": "CW", "kind": "central_warehouse", "name": "Central", "region": None, "latitude": 31.0, "longitude": 121.0},
+        {"id": "RW-E", "kind": "regional_warehouse", "name": "East DC", "region": "east", "parent_id": "CW",
+         "latitude": 31.2, "longitude": 121.4},
+        {"id": "RW-N", "kind": "regional_warehouse", "name": "North DC", "region": "north", "parent_id": "CW",
+         "latitude": 39.9, "longitude": 116.4},
+        {"id": "S1", "kind": "store", "name": "Shanghai Nanjing Rd", "region": "east", "parent_id": "RW-E",
+         "latitude": 31.235, "longitude": 121.475, "pickup": True},
+        {"id": "S2", "kind": "store", "name": "Shanghai Pudong", "region": "east", "parent_id": "RW-E",
+         "latitude": 31.22, "longitude": 121.54, "pickup": True},
+        {"id": "S3", "kind": "store", "name": "Beijing Wangfujing", "region": "north", "parent_id": "RW-N",
+         "latitude": 39.91, "longitude": 116.41, "pickup": True},
+    ]:
+        w.call("POST", "/locations", json=loc, expect=201)
+    w.call("POST", "/suppliers", json={"id": "SUP1", "name": "Phone Maker", "lead_time_days": 10}, expect=201)
+    w.call("POST", "/products", expect=201, json={
+        "id": "P-PHONE", "name": "Phone X", "category": "Phones", "brand": "Acme", "supplier_id": "SUP1",
+        "skus": [{"sku": "PHONE-BLK-128", "spec": {"colour": "black", "storage": "128GB"}, "barcode": "690000000001",
+                  "list_price": 399900},
+                 {"sku": "PHONE-WHT-256", "spec": {"colour": "white", "storage": "256GB"}, "barcode": "690000000002",
+                  "list_price": 459900}]})
+    w.call("POST", "/products", expect=201, json={
+        "id": "P-CASE", "name": "Phone X case", "category": "Accessories", "brand": "Acme",
+        "skus": [{"sku": "CASE-BLK", "spec": {"colour": "black"}, "barcode": "690000000003", "list_price": 9900}]})
+    w.call("POST", "/products", expect=201, json={
+        "id": "P-MILK", "name": "Fresh milk 1L", "category": "Fresh Food",
+        "skus": [{"sku": "MILK-1L", "barcode": "690000000004", "list_price": 1290,
+                  "visible_channels": ["store_pos", "self_checkout", "mini_program"]}]})
+    for c in [{"id": "C1", "member_code": "M0001", "name": "Li", "region": "east", "tier": "member"},
+              {"id": "C2", "member_code": "M0002", "name": "Wang", "region": "north", "tier": "diamond"},
+              {"id": "C3", "member_code": "M0003", "name": "Zhao", "region": "east", "tier": "gold"}]:
+        w.call("POST", "/customers", json=c, expect=201)
+    for role, kw in {"service": {}, "marketer": {}, "shopper": {"customer_id": "C1"},
+                     "shopper2": {"customer_id": "C2"}, "staff_s1": {"store_id": "S1"},
+                     "staff_s3": {"store_id": "S3"}}.items():
+        base = "shopper" if role.startswith("shopper") else "store_staff" if role.startswith("staff") else role
+        w.keys[role] = w.call("POST", "/api-keys", json={"role": base, **kw}, expect=201).json()["key"]
+
+
+def make_world(url: str, tmp: Path, **overrides) -> World:
+    forget_cached_keys()
+    app = create_app(_settings(url, tmp, **overrides), sweeper=False)
+    client = TestClient(app)
+    w = World(client, app)
+    seed_world(w)
+    return w
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def world(request, tmp_path) -> Iterator[World]:
+    """The app on a fresh database: PostgreSQL (real server) and SQLite (the embedded default)."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'commerce.db'}"
+    w = make_world(url, tmp_path)
+    yield w
+    w.client.close()
+    w.services.sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def pg_world(pg_url, tmp_path) -> Iterator[World]:
+    w = make_world(pg_url, tmp_path)
+    yield w
+    w.client.close()
+    w.services.sessions.kw["bind"].dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_pg_world(pg_url, tmp_path) -> Iterator[World]:
+    """The app served by uvicorn on loopback over PostgreSQL, for concurrent clients."""
+    w = make_world(pg_url, tmp_path, pool_size=30)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(w.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    w.base_url = f"http://127.0.0.1:{port}"
+    yield w
+    server.should_exit = True
+    thread.join(timeout=10)
+    w.client.close()
+    w.services.sessions.kw["bind"].dispose()
