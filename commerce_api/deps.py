@@ -17,7 +17,9 @@ from commerce_api.settings import ApiSettings
 
 # identifiers and short texts: bounded so that nothing oversized reaches the database
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# free text: no control characters (PostgreSQL cannot store NUL, and none belongs in a name)
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+Text1000 = Annotated[str, StringConstraints(max_length=1000, pattern=r"^[^\x00]*$")]
 Money = Annotated[int, Field(ge=0, le=10**12, description="minor units (fen / cents)")]
 Quantity = Annotated[int, Field(gt=0, le=100_000)]
 

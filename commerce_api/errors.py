@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -48,6 +48,12 @@ def install(app: FastAPI) -> None:
         # a constraint caught what the service checks did not (e.g. a race on a unique key)
         return JSONResponse(body("conflict", "the change conflicts with existing data",
                                  str(exc.orig).splitlines()[0]), status_code=409)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # a value the database cannot store (e.g. a NUL character in text) is the caller's error
+        return JSONResponse(body("invalid_value", "a value cannot be stored", str(exc.orig).splitlines()[0]),
+                            status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _busy(_: Request, exc: OperationalError) -> JSONResponse:

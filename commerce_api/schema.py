@@ -48,8 +48,8 @@ class Product(Base):
     __tablename__ = "products"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
-    category: Mapped[str] = mapped_column(String(100), index=True)
-    brand: Mapped[str | None] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(200), index=True)
+    brand: Mapped[str | None] = mapped_column(String(200))
     supplier_id: Mapped[str | None] = mapped_column(ForeignKey("suppliers.id"))
     listed: Mapped[bool] = mapped_column(Boolean, default=True)
     # pre-sale: a deposit (percent of the price) now, the balance later, shipping after a date
@@ -157,7 +157,7 @@ class StockMovement(Base):
     on_hand_delta: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_delta: Mapped[int] = mapped_column(BigInteger, default=0)
     allocated_delta: Mapped[int] = mapped_column(BigInteger, default=0)
-    reference: Mapped[str | None] = mapped_column(String(128))
+    reference: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
     __table_args__ = (Index("ix_movements_sku_location", "sku", "location_id"),)
 
@@ -185,7 +185,7 @@ class StoredValueEntry(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     delta: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
-    reference: Mapped[str] = mapped_column(String(128))
+    reference: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
 
 

@@ -33,7 +33,7 @@ class CustomerIn(Strict):
 
 class TopUpIn(Strict):
     amount: Annotated[int, Field(gt=0, le=10**9)]
-    reference: Annotated[str, Field(min_length=1, max_length=100)]
+    reference: Text200
 
 
 def customer_dict(c: Customer) -> dict:

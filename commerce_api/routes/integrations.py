@@ -7,14 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request
-from pydantic import Field
 from sqlalchemy import select
 
 from commerce_api import events, logistics, sweeper
 from commerce_api.auth import create_key
 from commerce_api.clock import as_utc
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, paginate
+from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.payments import PROVIDERS, payment_dict
 from commerce_api.routes.orders import order_dict
@@ -140,7 +139,7 @@ class KeyIn(Strict):
     role: Literal["shopper", "store_staff", "marketer", "service", "admin"]
     customer_id: Ident | None = None
     store_id: Ident | None = None
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Text200 | None = None
 
 
 @router.post("/api-keys", status_code=201)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from commerce_api import inventory
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Quantity, Strict, Svc
+from commerce_api.deps import Caller, Ident, Quantity, Strict, Svc, Text200
 from commerce_api.errors import ApiError
 
 router = APIRouter(tags=["inventory"])
@@ -24,14 +24,14 @@ class StockLine(Strict):
 class ReceiptIn(Strict):
     location_id: Ident
     lines: list[StockLine] = Field(min_length=1, max_length=500)
-    reference: Annotated[str, Field(max_length=128)] | None = None
+    reference: Text200 | None = None
 
 
 class TransferIn(Strict):
     from_location_id: Ident
     to_location_id: Ident
     lines: list[StockLine] = Field(min_length=1, max_length=500)
-    reference: Annotated[str, Field(max_length=128)] | None = None
+    reference: Text200 | None = None
 
 
 class CountIn(Strict):
@@ -39,7 +39,7 @@ class CountIn(Strict):
     sku: Ident
     counted: int = Field(ge=0, le=10**9)
     pool: Ident = "shared"
-    reference: Annotated[str, Field(max_length=128)] | None = None
+    reference: Text200 | None = None
 
 
 def level_dict(lv: inventory.Level) -> dict:

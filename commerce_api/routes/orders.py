@@ -15,7 +15,7 @@ from commerce_api import aftersale, idempotency, orders
 from commerce_api.auth import Principal
 from commerce_api.clock import as_utc, utcnow
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Money, Paging, Quantity, Strict, Svc, Text200, paginate
+from commerce_api.deps import Caller, Ident, Money, Paging, Quantity, Strict, Svc, Text200, Text1000, paginate
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import payment_dict
 from commerce_api.routes.catalogue import Channel
@@ -72,12 +72,12 @@ class ReturnLineIn(Strict):
 class ReturnIn(Strict):
     kind: Literal["return", "exchange"] = "return"
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=200)
-    reason: Annotated[str, Field(max_length=1000)] | None = None
+    reason: Text1000 | None = None
 
 
 class DecisionIn(Strict):
     approve: bool
-    note: Annotated[str, Field(max_length=1000)] | None = None
+    note: Text1000 | None = None
 
 
 def order_dict(session: Session, o: Order) -> dict:

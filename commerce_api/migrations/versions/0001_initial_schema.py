@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:13:30.609601
+Create Date: 2026-11-25 15:25:20.809130
 """
 
 import sqlalchemy as sa
@@ -48,7 +48,7 @@ def upgrade() -> None:
     sa.Column('on_hand_delta', sa.BigInteger(), nullable=False),
     sa.Column('reserved_delta', sa.BigInteger(), nullable=False),
     sa.Column('allocated_delta', sa.BigInteger(), nullable=False),
-    sa.Column('reference', sa.String(length=128), nullable=True),
+    sa.Column('reference', sa.String(length=256), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -80,8 +80,8 @@ def upgrade() -> None:
     op.create_table('products',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
-    sa.Column('category', sa.String(length=100), nullable=False),
-    sa.Column('brand', sa.String(length=100), nullable=True),
+    sa.Column('category', sa.String(length=200), nullable=False),
+    sa.Column('brand', sa.String(length=200), nullable=True),
     sa.Column('supplier_id', sa.String(length=64), nullable=True),
     sa.Column('listed', sa.Boolean(), nullable=False),
     sa.Column('presale_ship_after', sa.Date(), nullable=True),
@@ -172,7 +172,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.String(length=64), nullable=False),
     sa.Column('delta', sa.BigInteger(), nullable=False),
     sa.Column('balance_after', sa.BigInteger(), nullable=False),
-    sa.Column('reference', sa.String(length=128), nullable=False),
+    sa.Column('reference', sa.String(length=256), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.PrimaryKeyConstraint('id')
