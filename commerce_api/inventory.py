@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
+from commerce_api.db import dialect_insert
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Location, Sku, StockLevel, StockMovement
 
@@ -53,9 +53,7 @@ def pool_for(session: Session, sku: str, channel: str | None) -> str:
 
 def _ensure_row(session: Session, sku: str, location_id: str, pool: str) -> None:
     values = {"sku": sku, "location_id": location_id, "pool": pool, "on_hand": 0, "reserved": 0, "allocated": 0}
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    session.execute(module.insert(StockLevel).values(**values).on_conflict_do_nothing())
+    session.execute(dialect_insert(session, StockLevel).values(**values).on_conflict_do_nothing())
 
 
 def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *, on_hand: int = 0,

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
 from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
+from commerce_api.db import dialect_insert
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.pricing import active_flash_sale, price_in_force
 from commerce_api.schema import (
@@ -95,8 +95,7 @@ def _take_flash_quota(session: Session, sale: FlashSale, customer_id: str, quant
     """Count units against the customer's limit in one conditional upsert (race-free)."""
     if quantity > sale.per_customer_limit:
         raise conflict("flash_sale_limit", f"at most {sale.per_customer_limit} per customer in this flash sale")
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(FlashPurchase).values(flash_sale_id=sale.id, customer_id=customer_id, quantity=quantity)
+    stmt = dialect_insert(session, FlashPurchase).values(flash_sale_id=sale.id, customer_id=customer_id, quantity=quantity)
     stmt = stmt.on_conflict_do_update(
         index_elements=["flash_sale_id", "customer_id"],
         set_={"quantity": FlashPurchase.quantity + stmt.excluded.quantity},

@@ -141,12 +141,30 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     sys.exit(0 if ok else 1)
 
 
+def cmd_api(args: argparse.Namespace, settings: Settings) -> None:
+    from commerce_api.cli import main as api_main
+
+    api_main(args.api_args or ["--help"])
+
+
+def seed_commerce_api(settings: Settings) -> None:
+    """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database."""
+    from commerce_api.app import build_services
+    from commerce_api.settings import ApiSettings
+    from serving.commerce_seed import seed_from_warehouse
+
+    api = ApiSettings()
+    counts = seed_from_warehouse(build_services(api).sessions, settings.warehouse)
+    _say(f"\nCommerce API database ({api.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     started = time.perf_counter()
     args.out = None
     cmd_generate(args, settings)
     ok = run_pipeline(settings, fresh=True)
     if ok:
+        seed_commerce_api(settings)
         print_status(settings)
         _say(f"Demo finished in {time.perf_counter() - started:.0f}s.")
         _where_to_look(settings)
@@ -191,6 +209,7 @@ def _where_to_look(settings: Settings) -> None:
         "  quarantined records: smartmall quarantine\n"
         "  model backtests:     smartmall evaluate\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
+        "  the commerce API:    smartmall api create-key --role admin; smartmall api serve  (docs: http://127.0.0.1:8000/docs)\n"
     )
 
 
@@ -312,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="one model (clv, churn); default all")
     p.add_argument("--verbose", action="store_true", help="include the parameters")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("api", help="the commerce API: serve, migrate, seed, create-key, sweep (see 'smartmall api -h')",
+                       add_help=False)
+    p.add_argument("api_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     p.add_argument("--host", default="127.0.0.1")

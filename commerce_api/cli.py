@@ -1,0 +1,95 @@
+"""``smartmall api ...``: serve, migrate, issue keys, sweep reservations, load the catalogue.
+
+    smartmall api migrate                          # create / upgrade the schema
+    smartmall api create-key --role admin          # prints a key (shown once)
+    smartmall api seed                             # stores, catalogue, members, stock from the warehouse marts
+    smartmall api serve [--port 8000]              # OpenAPI docs at http://127.0.0.1:8000/docs
+    smartmall api sweep                            # cancel orders whose reservation expired
+
+The database is ``COMMERCE_DATABASE_URL`` (SQLite under ``$SMARTMALL_HOME/commerce/`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from commerce_api.settings import ApiSettings
+
+
+def _services(migrate: bool = True):
+    from commerce_api.app import build_services
+
+    return build_services(ApiSettings(), migrate=migrate)
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    settings = ApiSettings()
+    _services()
+    print(f"schema at head on {settings.database_url}")
+
+
+def cmd_create_key(args: argparse.Namespace) -> None:
+    from commerce_api.auth import create_key
+    from commerce_api.db import transaction
+
+    svc = _services()
+    try:
+        with transaction(svc.sessions) as s:
+            key = create_key(s, args.role, customer_id=args.customer_id, store_id=args.store_id, name=args.name)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(key)
+
+
+def cmd_sweep(_: argparse.Namespace) -> None:
+    from commerce_api.sweeper import sweep_expired
+
+    svc = _services()
+    done = sweep_expired(svc.sessions, svc.payments)
+    print(f"cancelled {len(done)} expired order(s)")
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    from serving.commerce_seed import seed_from_warehouse
+
+    svc = _services()
+    counts = seed_from_warehouse(svc.sessions, args.warehouse)
+    print("loaded into the commerce API: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    _services()  # migrate once, before workers start
+    print(f"smartmall commerce API on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
+    uvicorn.run("commerce_api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="smartmall api", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("create-key", help="issue an API key (printed once)")
+    p.add_argument("--role", required=True, choices=["shopper", "store_staff", "marketer", "service", "admin"])
+    p.add_argument("--customer-id", help="for a shopper key")
+    p.add_argument("--store-id", help="for a store_staff key")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_create_key)
+    p = sub.add_parser("seed", help="load stores, catalogue, members and stock from the warehouse marts")
+    p.add_argument("--warehouse", help="DuckDB file (default: $SMARTMALL_HOME/warehouse/smartmall.duckdb)")
+    p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("serve", help="run the API with uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("sweep", help="cancel orders whose reservation expired").set_defaults(func=cmd_sweep)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
