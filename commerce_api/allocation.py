@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commerce_api.errors import ApiError, not_found
-from commerce_api.inventory import OutOfStock, available_by_location
-from commerce_api.schema import Location
+from commerce_api.inventory import OutOfStock
+from commerce_api.schema import Location, StockLevel
 
 KIND_RANK = {"regional_warehouse": 0, "central_warehouse": 1, "store": 2}
 
@@ -27,37 +27,42 @@ class Pick:
     location_id: str
 
 
-def _rank(loc: Location, region: str | None) -> tuple:
-    return (0 if region and loc.region == region else 1, KIND_RANK.get(loc.kind, 3), loc.id)
-
-
 def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfillment: str,
          store_id: str | None, region: str | None) -> list[Pick]:
     """Picks covering ``wanted`` (sku -> quantity); raises OutOfStock if the stock is not there."""
-    available = available_by_location(session, list(wanted), pools)
     if fulfillment in ("pickup", "in_store"):
         store = session.get(Location, store_id) if store_id else None
         if store is None:
             raise not_found("store", store_id)
         if fulfillment == "pickup" and not store.pickup:
             raise ApiError(422, "no_pickup", f"store {store_id} does not offer pickup")
+    s = StockLevel
+    q = select(s.sku, s.location_id, s.pool, s.on_hand - s.reserved - s.allocated, Location.kind, Location.region) \
+        .join(Location, Location.id == s.location_id).where(s.sku.in_(list(wanted)))
+    if fulfillment in ("pickup", "in_store"):
+        q = q.where(s.location_id == store_id)
+    available: dict[tuple[str, str], int] = {}
+    rank: dict[str, tuple] = {}
+    for sku, location_id, pool, free, kind, loc_region in session.execute(q):
+        if pool == pools[sku] and free > 0:
+            available[(sku, location_id)] = free
+            rank[location_id] = (0 if region and loc_region == region else 1, KIND_RANK.get(kind, 3), location_id)
+    if fulfillment in ("pickup", "in_store"):
         for sku, qty in wanted.items():
             if available.get((sku, store_id), 0) < qty:
                 raise OutOfStock(sku, store_id, qty)
         return [Pick(sku, qty, store_id) for sku, qty in wanted.items()]
-    ids = {loc for (_, loc) in available}
-    locations = sorted(session.execute(select(Location).where(Location.id.in_(ids))).scalars(),
-                       key=lambda loc: _rank(loc, region))
+    locations = sorted(rank, key=rank.__getitem__)
     for loc in locations:  # one location holding every line: one shipment
-        if all(available.get((sku, loc.id), 0) >= qty for sku, qty in wanted.items()):
-            return [Pick(sku, qty, loc.id) for sku, qty in wanted.items()]
+        if all(available.get((sku, loc), 0) >= qty for sku, qty in wanted.items()):
+            return [Pick(sku, qty, loc) for sku, qty in wanted.items()]
     picks = []
     for sku, qty in wanted.items():  # split: take each line from the best-ranked locations holding it
         left = qty
         for loc in locations:
-            take = min(left, max(available.get((sku, loc.id), 0), 0))
+            take = min(left, available.get((sku, loc), 0))
             if take:
-                picks.append(Pick(sku, take, loc.id))
+                picks.append(Pick(sku, take, loc))
                 left -= take
             if not left:
                 break

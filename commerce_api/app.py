@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -52,6 +53,9 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # fewer request threads than anyio's default 40: a thread that holds a row lock should not
+        # queue for the GIL behind dozens of others (the hot-SKU case)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         task = asyncio.create_task(_sweep_forever(app.state.services)) if sweeper else None
         yield
         if task:

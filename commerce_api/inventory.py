@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
@@ -56,12 +56,33 @@ def _ensure_row(session: Session, sku: str, location_id: str, pool: str) -> None
     session.execute(dialect_insert(session, StockLevel).values(**values).on_conflict_do_nothing())
 
 
+# PostgreSQL: the conditional update and its ledger row in one statement, so the row lock is held
+# for one round trip less (it matters on a hot SKU, where every checkout waits for that lock).
+_APPLY_PG = text("""
+    WITH changed AS (
+        UPDATE stock_levels
+        SET on_hand = on_hand + :on_hand, reserved = reserved + :reserved, allocated = allocated + :allocated
+        WHERE sku = :sku AND location_id = :location_id AND pool = :pool
+          AND on_hand + :on_hand >= 0 AND reserved + :reserved >= 0 AND allocated + :allocated >= 0
+          AND (on_hand + :on_hand) - (reserved + :reserved) - (allocated + :allocated) >= 0
+        RETURNING sku)
+    INSERT INTO stock_movements (sku, location_id, pool, kind, on_hand_delta, reserved_delta, allocated_delta,
+                                 reference, created_at)
+    SELECT :sku, :location_id, :pool, :kind, :on_hand, :reserved, :allocated, :reference, :created_at FROM changed
+    RETURNING id""").bindparams(bindparam("on_hand", type_=BigInteger), bindparam("reserved", type_=BigInteger),
+                                bindparam("allocated", type_=BigInteger))
+
+
 def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *, on_hand: int = 0,
           reserved: int = 0, allocated: int = 0, reference: str | None = None) -> bool:
     """Apply deltas to one stock row if every quantity stays >= 0 and available stays >= 0.
 
     Returns False (and changes nothing) when it would not; the ledger row is written only on success.
     """
+    params = {"sku": sku, "location_id": location_id, "pool": pool, "kind": kind, "on_hand": on_hand,
+              "reserved": reserved, "allocated": allocated, "reference": reference, "created_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_APPLY_PG, params).first() is not None
     s = StockLevel
     new_on_hand, new_reserved, new_allocated = s.on_hand + on_hand, s.reserved + reserved, s.allocated + allocated
     result = session.execute(
@@ -74,7 +95,7 @@ def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *,
         return False
     session.execute(insert(StockMovement).values(
         sku=sku, location_id=location_id, pool=pool, kind=kind, on_hand_delta=on_hand, reserved_delta=reserved,
-        allocated_delta=allocated, reference=reference, created_at=utcnow()))
+        allocated_delta=allocated, reference=reference, created_at=params["created_at"]))
     return True
 
 
@@ -138,12 +159,6 @@ def levels(session: Session, sku: str | None = None, location_id: str | None = N
         q = q.where(StockLevel.location_id == location_id)
     rows = session.execute(q.order_by(StockLevel.sku, StockLevel.location_id, StockLevel.pool)).scalars()
     return [Level(r.sku, r.location_id, r.pool, r.on_hand, r.reserved, r.allocated) for r in rows]
-
-
-def available_by_location(session: Session, skus: list[str], pools: dict[str, str]) -> dict[tuple[str, str], int]:
-    """(sku, location_id) -> available, for each SKU in its pool."""
-    rows = session.execute(select(StockLevel).where(StockLevel.sku.in_(skus))).scalars()
-    return {(r.sku, r.location_id): r.on_hand - r.reserved - r.allocated for r in rows if r.pool == pools[r.sku]}
 
 
 def rebuild_from_ledger(session: Session) -> dict[tuple[str, str, str], tuple[int, int, int]]:

@@ -15,11 +15,12 @@ handing over is the sale (allocated -= q, on_hand -= q). Cancelling releases whi
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
@@ -27,7 +28,7 @@ from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
 from commerce_api.db import dialect_insert
 from commerce_api.errors import ApiError, conflict, not_found
-from commerce_api.pricing import active_flash_sale, price_in_force
+from commerce_api.pricing import active_flash_sales, prices_in_force
 from commerce_api.schema import (
     Customer,
     FlashPurchase,
@@ -113,7 +114,8 @@ def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) 
                 row.quantity = max(row.quantity - line.quantity, 0)
 
 
-def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str, Sku], dict[str, Product]]:
+def _validate(session: Session, req: OrderIn
+              ) -> tuple[dict[str, int], dict[str, Sku], dict[str, Product], Customer | None]:
     if not req.lines:
         raise ApiError(422, "empty_order", "an order needs at least one line")
     if req.fulfillment not in ("delivery", "pickup", "in_store"):
@@ -122,78 +124,98 @@ def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str,
         raise ApiError(422, "invalid_fulfillment", f"in_store orders come from {' or '.join(TILL_CHANNELS)}")
     if req.fulfillment != "delivery" and not req.store_id:
         raise ApiError(422, "store_required", f"a {req.fulfillment} order needs a store_id")
-    if req.customer_id and session.get(Customer, req.customer_id) is None:
+    customer = session.get(Customer, req.customer_id) if req.customer_id else None
+    if req.customer_id and customer is None:
         raise not_found("customer", req.customer_id)
     wanted: dict[str, int] = {}
     for line in req.lines:
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    skus = {s.sku: s for s in session.execute(select(Sku).where(Sku.sku.in_(wanted))).scalars()}
+    skus, products = {}, {}
+    for sku_row, product in session.execute(select(Sku, Product).join(Product, Product.id == Sku.product_id)
+                                            .where(Sku.sku.in_(wanted))):
+        skus[sku_row.sku], products[product.id] = sku_row, product
     missing = sorted(set(wanted) - set(skus))
     if missing:
         raise ApiError(422, "unknown_sku", f"unknown SKU(s): {', '.join(missing)}", {"skus": missing})
-    products = {p.id: p for p in session.execute(
-        select(Product).where(Product.id.in_({s.product_id for s in skus.values()}))).scalars()}
     for sku, row in skus.items():
         product = products[row.product_id]
         if not (row.listed and product.listed):
             raise ApiError(422, "not_listed", f"{sku} is not listed")
         if row.visible_channels is not None and req.channel not in row.visible_channels:
             raise ApiError(422, "not_visible", f"{sku} is not sold in channel {req.channel}")
-    return wanted, skus, products
+    return wanted, skus, products, customer
 
 
-def create_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None) -> Order:
-    """Validate, price, plan, reserve. Raises OutOfStock (409) when the stock is not there."""
+def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
+                ) -> tuple[Order, list[OrderLine]]:
+    """Validate, price, plan, reserve: the order and its lines. Raises OutOfStock (409) when the stock
+    is not there.
+
+    Statements run in the order that keeps stock rows locked for the shortest time: reads first
+    (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
+    stock updates last, just before commit."""
     now = now or utcnow()
-    wanted, skus, products = _validate(session, req)
+    wanted, skus, products, customer = _validate(session, req)
     region = req.delivery_region
     if req.store_id:
         store = session.get(Location, req.store_id)
         if store is None:
             raise not_found("store", req.store_id)
         region = region or store.region
-    elif req.customer_id:
-        region = region or session.get(Customer, req.customer_id).region
-    pools = {sku: inventory.pool_for(session, sku, req.channel) for sku in wanted}
+    elif customer is not None:
+        region = region or customer.region
+    pools = {sku: req.channel if skus[sku].stock_pools == "per_channel" else inventory.SHARED for sku in wanted}
+    prices = prices_in_force(session, list(wanted), now, region, req.channel)
+    sales = {sku: sale for sku, sale in active_flash_sales(session, list(wanted), now).items()
+             if sale.price < prices[sku].price}
+    if sales and not req.customer_id:
+        raise ApiError(422, "member_required", f"{', '.join(sorted(sales))} in a flash sale: members only")
+    unit = {sku: sales[sku].price if sku in sales else prices[sku].price for sku in wanted}
+    total, deposit, ship_after = 0, 0, None
+    for sku, qty in wanted.items():  # the same whichever locations the stock comes from
+        total += unit[sku] * qty
+        product = products[skus[sku].product_id]
+        if product.presale_ship_after is not None:
+            deposit += unit[sku] * qty * (product.presale_deposit_pct or 100) // 100
+            ship_after = max(ship_after or product.presale_ship_after, product.presale_ship_after)
     order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
-                  store_id=req.store_id, delivery_region=region, status="created", total=0, deposit=0, paid=0,
-                  refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), created_at=now, updated_at=now)
-    session.add(order)
-    session.flush()
-    # reserve; a concurrent checkout may take the stock between plan and reserve: re-plan a few times
+                  store_id=req.store_id, delivery_region=region, status="created", total=total, deposit=deposit,
+                  paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
+                  created_at=now, updated_at=now)
     for attempt in range(3):
         picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region)
+        lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
+                           price_rule=f"flash:{sales[p.sku].id}" if p.sku in sales else prices[p.sku].rule,
+                           location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
+                           flash_sale_id=sales[p.sku].id if p.sku in sales else None)
+                 for n, p in enumerate(picks, start=1)]
+        session.add(order)
+        session.add_all(lines)
         try:
-            with session.begin_nested():
+            # a concurrent checkout may take the stock between plan and reserve: then re-plan
+            with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():
                 for pick in sorted(picks, key=lambda p: (p.sku, p.location_id)):  # one lock order: no deadlocks
                     inventory.must_apply(session, pick.sku, pick.location_id, pools[pick.sku], "reservation",
                                          reserved=pick.quantity, reference=f"order:{order.id}")
             break
         except inventory.OutOfStock:
+            for line in lines:
+                if inspect(line).persistent:
+                    session.delete(line)
+                else:
+                    session.expunge(line)
+            session.flush()
             if attempt == 2:
                 raise
-    total, deposit, ship_after = 0, 0, None
-    for n, pick in enumerate(picks, start=1):
-        price = price_in_force(session, pick.sku, now, region, req.channel)
-        unit, rule, flash_id = price.price, price.rule, None
-        sale = active_flash_sale(session, pick.sku, now)
-        if sale is not None and sale.price < unit:
-            if not req.customer_id:
-                raise ApiError(422, "member_required", f"{pick.sku} is in a flash sale: members only")
-            _take_flash_quota(session, sale, req.customer_id, pick.quantity)
-            unit, rule, flash_id = sale.price, f"flash:{sale.id}", sale.id
-        session.add(OrderLine(order_id=order.id, line_number=n, sku=pick.sku, quantity=pick.quantity, unit_price=unit,
-                              price_rule=rule, location_id=pick.location_id, pool=pools[pick.sku],
-                              returned_quantity=0, flash_sale_id=flash_id))
-        total += unit * pick.quantity
-        product = products[skus[pick.sku].product_id]
-        if product.presale_ship_after is not None:
-            deposit += unit * pick.quantity * (product.presale_deposit_pct or 100) // 100
-            ship_after = max(ship_after or product.presale_ship_after, product.presale_ship_after)
-    order.total, order.deposit, order.ship_after = total, deposit, ship_after
-    return order
+    for sku, sale in sales.items():
+        _take_flash_quota(session, sale, req.customer_id, wanted[sku])
+    return order, lines
+
+
+def create_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None) -> Order:
+    return place_order(session, req, ttl_seconds, now)[0]
 
 
 def amount_due(order: Order) -> int:

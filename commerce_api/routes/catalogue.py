@@ -149,12 +149,13 @@ def list_products(who: Caller, svc: Svc, paging: Paging, category: Annotated[str
         q = q.where(Product.listed)
     with svc.sessions() as s:
         out = paginate(s, q, paging, lambda p: p)
-        items = []
-        for p in out["items"]:
-            skus = [k for k in _skus(s, p.id) if (k.listed or (include_unlisted and who.role != "shopper"))
-                    and (channel is None or k.visible_channels is None or channel in k.visible_channels)]
-            items.append(product_dict(p, skus))
-        out["items"] = items
+        by_product: dict[str, list[Sku]] = {}
+        for k in s.execute(select(Sku).where(Sku.product_id.in_([p.id for p in out["items"]])).order_by(Sku.sku)
+                           ).scalars():  # one query for the page's SKUs
+            if (k.listed or (include_unlisted and who.role != "shopper")) and (
+                    channel is None or k.visible_channels is None or channel in k.visible_channels):
+                by_product.setdefault(k.product_id, []).append(k)
+        out["items"] = [product_dict(p, by_product.get(p.id, [])) for p in out["items"]]
     return out
 
 

@@ -80,7 +80,10 @@ class DecisionIn(Strict):
     note: Text1000 | None = None
 
 
-def order_dict(session: Session, o: Order) -> dict:
+def order_dict(session: Session, o: Order, lines: list | None = None, shipments: list | None = None) -> dict:
+    """The order as the API shows it; ``lines``/``shipments`` when the caller has them at hand."""
+    lines = orders.lines_of(session, o.id) if lines is None else lines
+    shipments = orders.shipments_of(session, o.id) if shipments is None else shipments
     return {
         "id": o.id, "status": o.status, "customer_id": o.customer_id, "channel": o.channel,
         "fulfillment": o.fulfillment, "store_id": o.store_id, "delivery_region": o.delivery_region,
@@ -91,10 +94,10 @@ def order_dict(session: Session, o: Order) -> dict:
         "created_at": o.created_at.isoformat(), "updated_at": o.updated_at.isoformat(),
         "lines": [{"line_number": ln.line_number, "sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price,
                    "price_rule": ln.price_rule, "location_id": ln.location_id, "returned_quantity": ln.returned_quantity}
-                  for ln in orders.lines_of(session, o.id)],
+                  for ln in lines],
         "shipments": [{"id": sh.id, "location_id": sh.location_id, "status": sh.status, "carrier": sh.carrier,
                        "waybill": sh.waybill, "tracking_status": sh.tracking_status}
-                      for sh in orders.shipments_of(session, o.id)],
+                      for sh in shipments],
     }
 
 
@@ -136,11 +139,11 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
     req = _check_create(who, req)
 
     def work(session: Session) -> dict:
-        order = orders.create_order(session, req, svc.settings.reservation_ttl_seconds)
+        order, lines = orders.place_order(session, req, svc.settings.reservation_ttl_seconds)
         if after is not None:
             after(session, order)
         session.flush()
-        return order_dict(session, order)
+        return order_dict(session, order, lines, shipments=[])
 
     response, replayed = idempotency.run(svc.sessions, who.name, endpoint, key, payload, work)
     return {**response, "idempotent_replay": replayed}

@@ -1,0 +1,256 @@
+"""Commerce API load benchmark (not a test), against PostgreSQL on loopback.
+
+    python bench/api_load.py [--seconds 20] [--clients 50] [--workers 2] [--pgbench-scale 50]
+
+In one run on this machine:
+  1. pgbench on the same server and client count: TPC-B-like and select-only TPS (the physical
+     reference);
+  2. the API under uvicorn, driven by ``wrk`` (a C load generator, so the client costs little CPU):
+     checkouts (``POST /orders``: validate, price, plan, reserve, ledger) from 50 concurrent shoppers,
+     10 % of them on a hot SKU with little stock; then catalogue and stock reads;
+  3. the zero-oversell check: the hot SKU's reservations equal its stock exactly, no stock row is
+     negative, the ledger rebuilds every row.
+Writes ``bench/results/api_load.json``. Targets: checkouts/s >= 0.3 x pgbench TPC-B TPS with p99 <=
+100 ms; reads >= 2,000 requests/s. Installs wrk and PostgreSQL with apt when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import psycopg  # noqa: E402
+from sqlalchemy import make_url, select  # noqa: E402
+
+from commerce_api import inventory  # noqa: E402
+from commerce_api.app import build_services  # noqa: E402
+from commerce_api.auth import create_key  # noqa: E402
+from commerce_api.clock import utcnow  # noqa: E402
+from commerce_api.db import transaction  # noqa: E402
+from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StockMovement  # noqa: E402
+from commerce_api.settings import ApiSettings  # noqa: E402
+
+N_SKUS, N_SHOPPERS, HOT_STOCK = 200, 200, 1000
+
+
+def _admin_url() -> str:
+    return subprocess.run([str(REPO / "scripts" / "postgres.sh")], check=True, capture_output=True,
+                          text=True).stdout.strip().splitlines()[-1]
+
+
+def _fresh_db(admin: str, name: str) -> str:
+    u = make_url(admin)
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
+                         autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        con.execute(f"CREATE DATABASE {name}")
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+def _pgbench(admin: str, clients: int, seconds: int, scale: int) -> dict:
+    url = make_url(_fresh_db(admin, "smartmall_pgbench"))
+    env = {**os.environ, "PGPASSWORD": url.password}
+    conn = ["-h", url.host, "-p", str(url.port or 5432), "-U", url.username]
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), *conn, url.database], check=True, env=env,
+                   capture_output=True)
+    out = {}
+    for name, extra in (("tpcb_like", []), ("select_only", ["-S"])):
+        r = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *extra, *conn,
+                            url.database], check=True, env=env, capture_output=True, text=True)
+        out[name] = float(re.search(r"tps = ([\d.]+)", r.stdout).group(1))
+    return out
+
+
+def _seed(url: str) -> tuple[list[str], str, str]:
+    """Locations, SKUs with ample stock, one hot SKU with little, shoppers. Returns (shopper keys, service key,
+    staff key)."""
+    svc = build_services(ApiSettings(database_url=url))
+    now = utcnow()
+    with transaction(svc.sessions) as s:
+        s.add_all([Location(id="CW", kind="central_warehouse", name="Central"),
+                   Location(id="RW-E", kind="regional_warehouse", name="East", region="east", parent_id="CW"),
+                   Location(id="S1", kind="store", name="Store 1", region="east", parent_id="RW-E", pickup=True,
+                            latitude=31.2, longitude=121.5)])
+        skus = [f"SKU{i:04d}" for i in range(N_SKUS)] + ["HOT"]
+        # a catalogue page looks like a shop's: products of two SKUs (e.g. two colours) each
+        s.add_all([Product(id=f"P{i // 2:04d}", name=f"Bench product {i // 2}", category=f"Cat{i % 7}", listed=True,
+                           updated_at=now) for i in range(0, len(skus), 2)])
+        s.flush()
+        s.add_all([Sku(sku=k, product_id=f"P{i // 2:04d}", list_price=1000 + i, barcode=f"69{i:010d}", listed=True,
+                       spec={"colour": "black" if i % 2 else "white"}, stock_pools="shared", updated_at=now)
+                   for i, k in enumerate(skus)])
+        s.flush()
+        for k in skus:
+            inventory.receive(s, "RW-E", k, HOT_STOCK if k == "HOT" else 10_000_000, reference="bench")
+            inventory.receive(s, "S1", k, 1000, reference="bench")
+        s.add_all([Customer(id=f"B{i:04d}", member_code=f"BM{i:04d}", region="east", tier="member", points=0,
+                            stored_value=0, created_at=now) for i in range(N_SHOPPERS)])
+        s.flush()
+        keys = [create_key(s, "shopper", customer_id=f"B{i:04d}") for i in range(N_SHOPPERS)]
+        service = create_key(s, "service")
+        staff = create_key(s, "store_staff", store_id="S1")
+    svc.sessions.kw["bind"].dispose()
+    return keys, service, staff
+
+
+CHECKOUT_LUA = """
+local keys = {%s}
+math.randomseed(os.time())
+request = function()
+  local sku
+  if math.random() < 0.1 then sku = "HOT" else sku = string.format("SKU%%04d", math.random(0, %d)) end
+  local body = '{"channel":"app","lines":[{"sku":"' .. sku .. '","quantity":1}]}'
+  local headers = {["Authorization"] = "Bearer " .. keys[math.random(#keys)],
+                   ["Content-Type"] = "application/json"}
+  return wrk.format("POST", "/orders", headers, body)
+end
+"""
+
+READ_LUA = """
+local paths = {%s}
+local auth = "Bearer %s"
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)], {["Authorization"] = auth})
+end
+"""
+
+
+def _wrk(base: str, script: str, clients: int, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    r = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", f.name,
+                        base], check=True, capture_output=True, text=True)
+    text = r.stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {"requests": total, "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "p50_ms": ms("50"), "p90_ms": ms("90"),
+            "p99_ms": ms("99"), "socket_errors": errors.group(1) if errors else None}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(url: str, workers: int, pool: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "COMMERCE_DATABASE_URL": url, "COMMERCE_DB_POOL": str(pool)}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "commerce_api.app:create_app", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                             "--log-level", "warning", "--no-access-log"], cwd=REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    for _ in range(200):
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the API did not start")
+
+
+def _oversell_check(url: str) -> dict:
+    svc = build_services(ApiSettings(database_url=url), migrate=False)
+    with svc.sessions() as s:
+        rows = s.execute(select(StockLevel)).scalars().all()
+        negative = [r.sku for r in rows if min(r.on_hand, r.reserved, r.allocated,
+                                                r.on_hand - r.reserved - r.allocated) < 0]
+        hot = s.execute(select(StockLevel).where(StockLevel.sku == "HOT", StockLevel.location_id == "RW-E")
+                        ).scalar_one()
+        mismatches = inventory.ledger_mismatches(s)
+        movements = s.query(StockMovement).count()
+    svc.sessions.kw["bind"].dispose()
+    return {"hot_sku_stock": hot.on_hand, "hot_sku_reserved": hot.reserved,
+            "hot_sku_available": hot.on_hand - hot.reserved - hot.allocated, "negative_rows": len(negative),
+            "ledger_mismatches": len(mismatches), "ledger_rows": movements,
+            "zero_oversell": not negative and not mismatches and hot.reserved <= hot.on_hand}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pgbench-scale", type=int, default=1,
+                        help="pgbench -i scale (default 1, pgbench's own default: one branch row that every "
+                             "TPC-B transaction updates, as in the reference figures)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    admin = _admin_url()
+
+    print(f"pgbench: scale {args.pgbench_scale}, {args.clients} clients, {args.seconds}s each ...", flush=True)
+    pg = _pgbench(admin, args.clients, args.seconds, args.pgbench_scale)
+    print(f"  TPC-B-like {pg['tpcb_like']:,.0f} TPS, select-only {pg['select_only']:,.0f} TPS", flush=True)
+
+    url = _fresh_db(admin, "smartmall_api_bench")
+    keys, service_key, staff_key = _seed(url)
+    pool = max(5, args.clients // args.workers + 5)
+    proc, base = _serve(url, args.workers, pool)
+    try:
+        quoted = ",".join(f'"{k}"' for k in keys)
+        _wrk(base, CHECKOUT_LUA % (quoted, N_SKUS - 1), args.clients, 3)  # warm-up
+        print(f"checkouts: {args.clients} clients, {args.seconds}s, {args.workers} uvicorn workers ...", flush=True)
+        checkout = _wrk(base, CHECKOUT_LUA % (quoted, N_SKUS - 1), args.clients, args.seconds)
+        reads = {}
+        for name, paths, key in (
+                ("catalogue", ["/products?limit=20", "/products?limit=20&offset=0&channel=app"], service_key),
+                ("stock", [f"/inventory?sku=SKU{i:04d}&location_id=RW-E" for i in range(0, N_SKUS, 7)], service_key),
+                ("till_scan", [f"/till/scan/69{i:010d}" for i in range(0, N_SKUS, 7)], staff_key)):
+            script = READ_LUA % (",".join(f'"{p}"' for p in paths), key)
+            reads[name] = _wrk(base, script, args.clients, max(5, args.seconds // 2))
+            print(f"  {name}: {reads[name]['requests_per_s']:,.0f} req/s, p99 {reads[name]['p99_ms']:.1f} ms",
+                  flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    check = _oversell_check(url)
+    succeeded = checkout["requests"] - checkout["non_2xx"]
+    checkouts_per_s = succeeded / args.seconds
+    ratio = checkouts_per_s / pg["tpcb_like"]
+    report = {
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}", "clients": args.clients,
+        "uvicorn_workers": args.workers, "seconds": args.seconds, "pgbench_scale": args.pgbench_scale,
+        "pgbench_tps": pg, "checkout": {**checkout, "succeeded": succeeded,
+                                        "refused_out_of_stock_or_other": checkout["non_2xx"],
+                                        "checkouts_per_s": round(checkouts_per_s, 1)},
+        "checkouts_vs_pgbench_tpcb": round(ratio, 3), "reads": reads, "oversell_check": check,
+        "targets": {"checkouts_vs_pgbench_tpcb": 0.3, "checkout_p99_ms": 100, "reads_per_s": 2000},
+    }
+    print(f"\ncheckouts: {checkouts_per_s:,.0f}/s (p50 {checkout['p50_ms']:.1f} ms, p99 {checkout['p99_ms']:.1f} ms), "
+          f"{ratio:.2f}x pgbench TPC-B ({pg['tpcb_like']:,.0f} TPS); target >= 0.3x, p99 <= 100 ms")
+    print(f"zero oversell: {check['zero_oversell']} (hot SKU: {check['hot_sku_stock']} in stock, "
+          f"{check['hot_sku_reserved']} reserved); ledger mismatches {check['ledger_mismatches']}")
+    out = REPO / "bench" / "results" / "api_load.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
