@@ -487,3 +487,25 @@ def test_docs_are_served(world, path):
 
 def w_get(w, path):
     return w.client.get(path)
+
+
+def test_cart_to_checkout_once(world):
+    w = world
+    receive(w, "RW-E", "CASE-BLK", 10)
+    receive(w, "RW-E", "PHONE-BLK-128", 1)
+    cart = w.call("POST", "/carts", role="shopper", json={"channel": "app"}, expect=201).json()
+    assert cart["customer_id"] == "C1"
+    w.call("PUT", f"/carts/{cart['id']}/lines/CASE-BLK", role="shopper", json={"quantity": 3}, expect=200)
+    w.call("PUT", f"/carts/{cart['id']}/lines/PHONE-BLK-128", role="shopper", json={"quantity": 1}, expect=200)
+    got = w.call("PUT", f"/carts/{cart['id']}/lines/CASE-BLK", role="shopper", json={"quantity": 2}, expect=200).json()
+    assert got["lines"] == [{"sku": "CASE-BLK", "quantity": 2}, {"sku": "PHONE-BLK-128", "quantity": 1}]
+    assert w.call("GET", f"/carts/{cart['id']}", role="shopper2").status_code == 403
+    key = {"Idempotency-Key": "cart-checkout-1"}
+    order = w.call("POST", f"/carts/{cart['id']}/checkout", role="shopper", json={}, headers=key, expect=201).json()
+    assert order["total"] == 2 * 9900 + 399900 and {ln["sku"] for ln in order["lines"]} == {"CASE-BLK", "PHONE-BLK-128"}
+    again = w.call("POST", f"/carts/{cart['id']}/checkout", role="shopper", json={}, headers=key, expect=201).json()
+    assert again["id"] == order["id"] and again["idempotent_replay"]
+    r = w.call("POST", f"/carts/{cart['id']}/checkout", role="shopper", json={})  # a second checkout, no key
+    assert r.status_code == 409 and r.json()["error"]["code"] == "checked_out"
+    assert stock(w, "CASE-BLK", "RW-E")["reserved"] == 2  # the refused checkout reserved nothing
+    assert w.call("PUT", f"/carts/{cart['id']}/lines/CASE-BLK", role="shopper", json={"quantity": 1}).status_code == 409

@@ -362,6 +362,8 @@ def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotenc
     """Turn the cart into an order (stock reserved). Use an ``Idempotency-Key`` against double submits."""
     with svc.sessions() as s:
         cart = _cart(s, who, cart_id)
+        if cart.checked_out_order_id and idempotency_key is None:
+            raise conflict("checked_out", f"cart {cart_id} became order {cart.checked_out_order_id}")
         lines = tuple(orders.LineIn(ln.sku, ln.quantity) for ln in s.execute(
             select(CartLine).where(CartLine.cart_id == cart_id).order_by(CartLine.sku)).scalars())
     req = orders.OrderIn(channel=cart.channel, fulfillment=body.fulfillment, customer_id=cart.customer_id,
