@@ -72,3 +72,39 @@ def import_complete_journey(out: Path, since: date | None = None, until: date | 
     reset_landing(out)
     rows = {name: write_table(frame, name, out, "complete_journey") for name, frame in tables.items()}
     return write_manifest(out, "complete_journey", rows, path=str(src))
+
+
+# Not unit demand: fuel (gallons), kiosk and coupon lines; weeks 1 and 53 of 2017 are partial weeks.
+NON_UNIT_DEPARTMENTS = ("FUEL", "MISCELLANEOUS", "KIOSK-GAS")
+FULL_WEEKS = (2, 52)
+
+
+def weekly_demand(top_n: int | None = 500) -> pl.DataFrame:
+    """Weekly units per product x store over the full weeks of 2017, with the promotion flag (in-store
+    display or mailer that week), for the ``top_n`` highest-volume series (all when None).
+
+    Columns: sku, store_id, week (int), units (float), promo (0/1)."""
+    src = package_data_dir()
+    tx = pl.read_parquet(src / "transactions.parquet", columns=["product_id", "store_id", "quantity", "week"])
+    departments = pl.read_parquet(src / "products.parquet", columns=["product_id", "department"])
+    weekly = (
+        tx.join(departments, on="product_id", how="left")
+        .filter(~pl.col("department").is_in(NON_UNIT_DEPARTMENTS), pl.col("week").is_between(*FULL_WEEKS))
+        .group_by("product_id", "store_id", "week").agg(pl.col("quantity").sum().cast(pl.Float64).alias("units"))
+    )
+    if top_n is not None:
+        top = (weekly.group_by("product_id", "store_id").agg(pl.col("units").sum())
+               .sort(["units", "product_id", "store_id"], descending=True).head(top_n))
+        weekly = weekly.join(top.select("product_id", "store_id"), on=["product_id", "store_id"])
+    promo = (
+        pl.read_parquet(src / "promotions.parquet")
+        .join(weekly.select("product_id", "store_id").unique(), on=["product_id", "store_id"])
+        .group_by("product_id", "store_id", "week")
+        .agg(((pl.col("display_location") != "0") | (pl.col("mailer_location") != "0")).any().cast(pl.Int8)
+             .alias("promo"))
+    )
+    # promotion weeks without a sale still carry the flag: an outer join keeps them
+    return (weekly.join(promo, on=["product_id", "store_id", "week"], how="full", coalesce=True)
+            .filter(pl.col("week").is_between(*FULL_WEEKS))
+            .select(sku=pl.col("product_id").cast(pl.Utf8), store_id=pl.col("store_id").cast(pl.Utf8), week="week",
+                    units=pl.col("units").fill_null(0.0), promo=pl.col("promo").fill_null(0)))

@@ -1,0 +1,287 @@
+"""Demand forecasting: a panel of series (SKU x location x period), baselines, a global LightGBM
+model, accuracy metrics and a holdout backtest. Plain functions on numpy / polars; nothing here
+knows about Dagster or the warehouse.
+
+Shapes: a panel holds ``y`` of shape (n_series, n_periods) in units sold per period (weeks or days),
+zero where nothing sold, and optionally ``promo`` of the same shape (1 where the item was on
+promotion, known in advance from the promotion plan). A forecast is (n_series, horizon).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Series as rows, periods as columns. ``keys`` has one row per series (e.g. sku, location_id)."""
+
+    keys: pl.DataFrame
+    periods: list
+    y: np.ndarray
+    promo: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.y.ndim != 2 or self.y.shape != (len(self.keys), len(self.periods)):
+            raise ValueError(f"y must be (series, periods) = ({len(self.keys)}, {len(self.periods)}), got {self.y.shape}")
+        if not np.isfinite(self.y).all():
+            raise ValueError("y has NaN or infinite values")
+        if self.promo is not None and self.promo.shape != self.y.shape:
+            raise ValueError("promo must have the shape of y")
+
+
+def panel_from_long(frame: pl.DataFrame, keys: list[str], period: str, value: str, periods: list,
+                    promo: str | None = None) -> Panel:
+    """Pivot long rows (keys..., period, value[, promo]) into a zero-filled panel over ``periods``.
+
+    Periods missing for a series (gaps, no sales) become 0; rows outside ``periods`` are ignored.
+    Negative values (returns exceeding sales in a period) are clipped to 0: demand is not negative."""
+    series = frame.select(keys).unique().sort(keys).with_row_index("_sid")
+    grid = series.join(pl.DataFrame({period: periods}), how="cross")
+    agg = [pl.col(value).sum().alias("_v")] + ([pl.col(promo).max().alias("_p")] if promo else [])
+    long = grid.join(frame.group_by(*keys, period).agg(agg), on=[*keys, period], how="left").sort("_sid", period)
+    n, t = len(series), len(periods)
+    y = long["_v"].fill_null(0).cast(pl.Float64).clip(0, None).to_numpy().reshape(n, t)
+    p = long["_p"].fill_null(0).cast(pl.Float64).to_numpy().reshape(n, t) if promo else None
+    return Panel(series.drop("_sid"), list(periods), y, p)
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+def _scale(insample: np.ndarray, m: int = 1, power: int = 1) -> np.ndarray:
+    """Per-series in-sample error of the (seasonal) naive forecast; 1 where the history is flat or short."""
+    if insample.shape[1] <= m:
+        return np.ones(insample.shape[0])
+    diffs = np.abs(insample[:, m:] - insample[:, :-m]) ** power
+    s = diffs.mean(axis=1)
+    return np.where(s > 0, s, 1.0)
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, m: int = 1) -> float:
+    """Mean absolute scaled error, averaged over series: MAE of each series divided by the MAE of the
+    one-step (seasonal, lag ``m``) naive forecast in its own history."""
+    return float(np.mean(np.abs(actual - forecast).mean(axis=1) / _scale(insample, m)))
+
+
+def rmsse(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, m: int = 1) -> float:
+    """Root mean squared scaled error (the M5 measure), averaged over series."""
+    return float(np.mean(np.sqrt(((actual - forecast) ** 2).mean(axis=1) / _scale(insample, m, power=2))))
+
+
+def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Weighted absolute percentage error: sum |error| / sum actual over every series and period."""
+    total = np.abs(actual).sum()
+    return float(np.abs(actual - forecast).sum() / total) if total else float("nan")
+
+
+def bias(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """(sum forecast - sum actual) / sum actual: > 0 over-forecasts, < 0 under-forecasts."""
+    total = actual.sum()
+    return float((forecast.sum() - total) / total) if total else float("nan")
+
+
+def scores(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray) -> dict[str, float]:
+    return {"mase": round(mase(actual, forecast, insample), 4), "rmsse": round(rmsse(actual, forecast, insample), 4),
+            "wape": round(wape(actual, forecast), 4), "bias": round(bias(actual, forecast), 4)}
+
+
+# ------------------------------------------------------------------------------------- local baselines
+def naive(history: np.ndarray, h: int) -> np.ndarray:
+    """The last value, repeated."""
+    return np.repeat(history[:, -1:], h, axis=1)
+
+
+def seasonal_naive(history: np.ndarray, h: int, m: int) -> np.ndarray:
+    """The value one season (``m`` periods) earlier; plain naive when the history is shorter."""
+    if history.shape[1] < m:
+        return naive(history, h)
+    season = history[:, -m:]
+    return np.tile(season, (1, h // m + 1))[:, :h]
+
+
+def moving_average(history: np.ndarray, h: int, k: int = 4) -> np.ndarray:
+    """The mean of the last ``k`` periods, repeated."""
+    return np.repeat(history[:, -k:].mean(axis=1, keepdims=True), h, axis=1)
+
+
+def tsb(history: np.ndarray, h: int, alpha: float = 0.1, beta: float = 0.1) -> np.ndarray:
+    """Teunter-Syntetos-Babai for intermittent demand: smoothed demand probability x smoothed size of
+    non-zero demand (unlike Croston, the probability decays through runs of zeros)."""
+    n, t = history.shape
+    nonzero = history > 0
+    first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), t)
+    prob = np.where(first < t, 1.0, 0.0)
+    size = np.where(first < t, history[np.arange(n), np.minimum(first, t - 1)], 0.0)
+    for j in range(t):  # vectorised over series; each series starts at its first sale
+        live = j > first
+        sold = nonzero[:, j]
+        prob = np.where(live, prob + beta * (sold - prob), prob)
+        size = np.where(live & sold, size + alpha * (history[:, j] - size), size)
+    return np.repeat((prob * size)[:, None], h, axis=1)
+
+
+def ets_damped(history: np.ndarray, h: int) -> np.ndarray:
+    """statsmodels exponential smoothing with a damped additive trend, per series; series too short or
+    too sparse for it (fewer than 10 periods, or more than half zeros) get TSB instead."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    out = tsb(history, h)
+    for i, series in enumerate(history):
+        if len(series) < 10 or (series == 0).mean() > 0.5:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fit = ExponentialSmoothing(series, trend="add", damped_trend=True).fit()
+                forecast = fit.forecast(h)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if np.isfinite(forecast).all():
+            out[i] = forecast
+    return np.clip(out, 0, None)
+
+
+def demand_class(history: np.ndarray) -> np.ndarray:
+    """Syntetos-Boylan classes per series: smooth, erratic, intermittent, lumpy (or no_sales), from the
+    average inter-demand interval (ADI, cut 1.32) and the squared CV of non-zero sizes (cut 0.49)."""
+    out = []
+    for series in history:
+        sizes = series[series > 0]
+        if len(sizes) == 0:
+            out.append("no_sales")
+            continue
+        adi = len(series) / len(sizes)
+        cv2 = (sizes.std() / sizes.mean()) ** 2 if len(sizes) > 1 else 0.0
+        out.append(("intermittent" if cv2 < 0.49 else "lumpy") if adi >= 1.32 else ("smooth" if cv2 < 0.49 else "erratic"))
+    return np.array(out)
+
+
+# ------------------------------------------------------------------------------------------ global models
+@dataclass
+class GlobalLightGBM:
+    """One LightGBM model across all series, direct multi-horizon (the horizon is a feature).
+
+    ``plain=True`` is the textbook baseline: raw lags and promotion flags, squared error. Otherwise
+    each row is normalised by the series' recent level (so one model serves slow and fast movers),
+    with rolling statistics, the share of zero periods, the promotion flag of the target period and
+    the lift the series showed on past promotions, the period of the year, fitted with absolute
+    error (a median forecast, what MASE rewards), plus quantile models for prediction intervals."""
+
+    plain: bool = False
+    season: int = 52
+    quantiles: tuple[float, ...] = (0.1, 0.9)
+    seed: int = 7
+    params: dict = field(default_factory=lambda: {
+        "n_estimators": 400, "learning_rate": 0.03, "num_leaves": 31, "min_child_samples": 50, "subsample": 0.8,
+        "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1})
+    models: dict = field(default_factory=dict, repr=False)
+    min_history: int = 13
+
+    def _rows(self, y: np.ndarray, promo: np.ndarray, t: int, h: int, period_index: int) -> tuple[np.ndarray, np.ndarray]:
+        hist = y[:, :t]
+        n = y.shape[0]
+        lags = np.stack([hist[:, -k] if t >= k else np.zeros(n) for k in (1, 2, 3, 4, 8)], axis=1)
+        target_promo = promo[:, t + h - 1] if t + h - 1 < promo.shape[1] else np.zeros(n)
+        if self.plain:
+            return np.column_stack([lags, target_promo, np.full(n, h)]), np.ones(n)
+        level = hist[:, -8:].mean(axis=1) + 1.0
+        past = promo[:, :t] > 0
+        n_promo, n_plain = past.sum(axis=1), (~past).sum(axis=1)
+        on = np.where(n_promo > 0, (hist * past).sum(axis=1) / np.maximum(n_promo, 1), np.nan)
+        off = np.where(n_plain > 0, (hist * ~past).sum(axis=1) / np.maximum(n_plain, 1), np.nan)
+        feats = np.column_stack([
+            lags / level[:, None], hist[:, -4:].mean(axis=1) / level, hist[:, -13:].mean(axis=1) / level,
+            hist[:, -8:].std(axis=1) / level, (hist[:, -8:] == 0).mean(axis=1), target_promo, promo[:, t - 1],
+            past.mean(axis=1), on / (off + 1.0), np.full(n, h), np.full(n, (period_index + h) % self.season),
+            np.log1p(level),
+        ])
+        return feats, level
+
+    def fit(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0) -> GlobalLightGBM:
+        """Train on every origin inside ``y`` (n_series, t) whose targets are also inside it."""
+        import lightgbm as lgb
+
+        promo = np.zeros_like(y) if promo is None else promo
+        X, target = [], []
+        for t in range(self.min_history, y.shape[1]):
+            for step in range(1, h + 1):
+                if t + step - 1 >= y.shape[1]:
+                    break
+                feats, level = self._rows(y, promo, t, step, first_period_index + t)
+                X.append(feats)
+                target.append(y[:, t + step - 1] / level)
+        if not X:
+            raise ValueError(f"need more than {self.min_history} periods of history to train the global model")
+        X, target = np.vstack(X), np.concatenate(target)
+        objective = "l2" if self.plain else "l1"
+        self.models = {"point": lgb.LGBMRegressor(objective=objective, random_state=self.seed, **self.params).fit(X, target)}
+        if not self.plain:
+            for q in self.quantiles:
+                self.models[q] = lgb.LGBMRegressor(objective="quantile", alpha=q, random_state=self.seed,
+                                                   **self.params).fit(X, target)
+        return self
+
+    def predict(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0,
+                quantile: float | str = "point") -> np.ndarray:
+        """Forecasts (n_series, h) from the end of ``y``; ``promo`` may reach h periods past it."""
+        t = y.shape[1]
+        promo = np.zeros((y.shape[0], t + h)) if promo is None else promo
+        out = np.zeros((y.shape[0], h))
+        for step in range(1, h + 1):
+            feats, level = self._rows(y, promo, t, step, first_period_index + t)
+            out[:, step - 1] = self.models[quantile].predict(feats) * level
+        return np.clip(out, 0, None)
+
+
+# ---------------------------------------------------------------------------------------------- backtest
+@dataclass
+class Backtest:
+    horizon: int
+    origin: int  # index of the first held-out period
+    metrics: dict[str, dict[str, float]]
+    best_baseline: str
+    forecasts: dict[str, np.ndarray]
+    per_series_mase: dict[str, np.ndarray]
+
+    def card(self) -> dict:
+        ours = self.metrics["smartmall_lightgbm"]["mase"]
+        return {"horizon": self.horizon, "origin": self.origin, "metrics": self.metrics,
+                "best_baseline": self.best_baseline,
+                "mase_vs_best_baseline": round(ours / self.metrics[self.best_baseline]["mase"], 4)}
+
+
+def holdout_backtest(panel: Panel, h: int, season: int = 52) -> Backtest:
+    """Hold out the last ``h`` periods; every model forecasts them from the same origin."""
+    if panel.y.shape[1] < h + 14:
+        raise ValueError(f"need at least {h + 14} periods for a {h}-period holdout, got {panel.y.shape[1]}")
+    origin = panel.y.shape[1] - h
+    train, actual = panel.y[:, :origin], panel.y[:, origin:]
+    promo = panel.promo
+    forecasts = {
+        "baseline_naive": naive(train, h),
+        "baseline_seasonal_naive": seasonal_naive(train, h, season),
+        "baseline_moving_average_4": moving_average(train, h, 4),
+        "baseline_ets_damped": ets_damped(train, h),
+        "baseline_lightgbm_plain": GlobalLightGBM(plain=True).fit(train, None if promo is None else promo[:, :origin], h)
+        .predict(train, promo, h),
+    }
+    ours = GlobalLightGBM(season=season).fit(train, None if promo is None else promo[:, :origin], h)
+    forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h)
+    forecasts["smartmall_tsb"] = tsb(train, h)
+    metrics = {name: scores(actual, f, train) for name, f in forecasts.items()}
+    scale = _scale(train)
+    per_series = {name: np.abs(actual - f).mean(axis=1) / scale for name, f in forecasts.items()}
+    best = min((n for n in metrics if n.startswith("baseline_")), key=lambda n: metrics[n]["mase"])
+    return Backtest(h, origin, metrics, best, forecasts, per_series)
+
+
+def best_model_per_class(backtest: Backtest, classes: np.ndarray, candidates: tuple[str, ...]) -> dict[str, str]:
+    """For each demand class, the candidate model with the lowest mean MASE on the backtest."""
+    out = {}
+    for cls in np.unique(classes):
+        mask = classes == cls
+        out[str(cls)] = min(candidates, key=lambda m: float(backtest.per_series_mase[m][mask].mean()))
+    return out

@@ -1,0 +1,105 @@
+"""Forecasting: metric definitions by hand, degenerate series, the global model's signal, and the
+Complete Journey holdout against the baselines of the same run."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from data.importers.complete_journey import FULL_WEEKS, weekly_demand
+from models.forecast import (
+    GlobalLightGBM,
+    Panel,
+    bias,
+    demand_class,
+    ets_damped,
+    holdout_backtest,
+    mase,
+    moving_average,
+    naive,
+    panel_from_long,
+    rmsse,
+    seasonal_naive,
+    tsb,
+    wape,
+)
+
+
+def test_metrics_match_hand_computed_values():
+    insample = np.array([[1.0, 3.0, 2.0, 4.0]])  # naive in-sample MAE = (2 + 1 + 2) / 3 = 5/3
+    actual = np.array([[4.0, 2.0]])
+    forecast = np.array([[3.0, 4.0]])  # errors 1 and 2: MAE 1.5, MSE 2.5
+    assert mase(actual, forecast, insample) == pytest.approx(1.5 / (5 / 3))
+    assert rmsse(actual, forecast, insample) == pytest.approx(np.sqrt(2.5 / 3.0))  # squared diffs 4, 1, 4
+    assert wape(actual, forecast) == pytest.approx(3 / 6)
+    assert bias(actual, forecast) == pytest.approx((7 - 6) / 6)
+    flat = np.array([[5.0, 5.0, 5.0]])  # no in-sample change: scale 1, not a division by zero
+    assert mase(np.array([[6.0]]), np.array([[5.0]]), flat) == 1.0
+
+
+def test_local_models_by_hand():
+    h = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    assert naive(h, 2).tolist() == [[6.0, 6.0]]
+    assert moving_average(h, 3, k=4).tolist() == [[4.5, 4.5, 4.5]]
+    assert seasonal_naive(h, 4, m=3).tolist() == [[4.0, 5.0, 6.0, 4.0]]
+    assert seasonal_naive(h, 2, m=12).tolist() == [[6.0, 6.0]]  # history shorter than a season: naive
+    # TSB with alpha = beta = 0.5 on 0, 4, 0, 2: starts at the first sale (p=1, z=4); then
+    # zero -> p 0.5; sale of 2 -> p 0.75, z 3; forecast 0.75 * 3
+    assert tsb(np.array([[0.0, 4.0, 0.0, 2.0]]), 2, alpha=0.5, beta=0.5).tolist() == [[2.25, 2.25]]
+    assert tsb(np.zeros((1, 5)), 3).tolist() == [[0.0, 0.0, 0.0]]  # never sold: zero, not NaN
+
+
+def test_panel_fills_gaps_clips_returns_and_handles_degenerate_series():
+    long = pl.DataFrame({
+        "sku": ["A", "A", "A", "B", "C", "C"],
+        "store": ["s", "s", "s", "s", "s", "s"],
+        "week": [1, 3, 3, 2, 1, 2],
+        "units": [5.0, 2.0, -1.0, 7.0, -3.0, 0.0],  # A has a gap in week 2 and a return in week 3
+    })
+    p = panel_from_long(long, ["sku", "store"], "week", "units", [1, 2, 3, 4])
+    assert p.keys["sku"].to_list() == ["A", "B", "C"]
+    assert p.y.tolist() == [[5, 0, 1, 0], [0, 7, 0, 0], [0, 0, 0, 0]]  # returns net, never below 0
+    for model in (lambda y: naive(y, 3), lambda y: moving_average(y, 3), lambda y: tsb(y, 3), lambda y: ets_damped(y, 3)):
+        f = model(p.y)
+        assert f.shape == (3, 3) and np.isfinite(f).all() and (f >= 0).all()
+    one = np.array([[3.0]])  # a single observation
+    assert ets_damped(one, 2).tolist() == tsb(one, 2).tolist() == [[3.0, 3.0]]
+    with pytest.raises(ValueError, match="NaN"):
+        Panel(p.keys, p.periods, np.full((3, 4), np.nan))
+    with pytest.raises(ValueError, match="periods"):
+        holdout_backtest(p, 8)
+    assert demand_class(np.array([[5.0, 5, 5, 5], [0, 0, 9, 0], [0, 0, 0, 0]])).tolist() == [
+        "smooth", "intermittent", "no_sales"]
+
+
+def test_global_model_learns_promotion_lift_and_beats_naive():
+    rng = np.random.default_rng(3)
+    n, t, h = 120, 70, 8
+    base = rng.uniform(5, 50, size=(n, 1))
+    promo = (rng.random((n, t + h)) < 0.15).astype(float)
+    weekly = 1 + 0.3 * np.sin(2 * np.pi * np.arange(t + h) / 13)
+    y_all = rng.poisson(base * weekly * (1 + 1.5 * promo)).astype(float)  # promotions lift demand 2.5x
+    y, future = y_all[:, :t], y_all[:, t:]
+    model = GlobalLightGBM(season=13).fit(y, promo[:, :t], h)
+    f = model.predict(y, promo, h)
+    on, off = promo[:, t:] > 0, promo[:, t:] == 0
+    ratio = (f[on] / base.repeat(h, 1)[on]).mean() / (f[off] / base.repeat(h, 1)[off]).mean()
+    assert 1.8 < ratio < 3.2  # it found the lift it was generated with
+    assert mase(future, f, y) < 0.8 * mase(future, naive(y, h), y)
+    lower, upper = model.predict(y, promo, h, quantile=0.1), model.predict(y, promo, h, quantile=0.9)
+    assert (lower <= upper + 1e-9).mean() > 0.95
+    assert 0.65 < ((future >= lower) & (future <= upper)).mean() < 0.95  # roughly an 80 % interval
+
+
+def test_complete_journey_holdout_beats_the_baselines_of_the_same_run():
+    long = weekly_demand(150)
+    weeks = list(range(FULL_WEEKS[0], FULL_WEEKS[1] + 1))
+    panel = panel_from_long(long, ["sku", "store_id"], "week", "units", weeks, promo="promo")
+    assert panel.y.shape == (150, 51) and panel.promo.sum() > 0
+    result = holdout_backtest(panel, 8)
+    assert set(result.metrics) >= {"baseline_naive", "baseline_moving_average_4", "baseline_ets_damped",
+                                   "baseline_lightgbm_plain", "smartmall_lightgbm"}
+    assert result.card()["mase_vs_best_baseline"] < 0.95
+    for forecast in result.forecasts.values():
+        assert np.isfinite(forecast).all() and (forecast >= 0).all()
