@@ -28,7 +28,7 @@ MARTS = [
     "dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
     "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly",
     "customer_rfm", "customer_value", "customer_churn_risk", "winback_list", "customer_tags", "customer_profile",
-    "association_rules", "frequently_bought_together",
+    "association_rules", "frequently_bought_together", "forecasts", "forecasts_daily", "forecast_hierarchy",
 ]
 
 

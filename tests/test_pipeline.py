@@ -165,3 +165,20 @@ def test_basket_rules_find_the_phone_case_affinity(small_home):
     assert n_baskets > 1000 and lift is not None and lift > 2
     ranks = query(small_home, "SELECT max(rank) FROM marts.frequently_bought_together")[0][0]
     assert ranks <= 10
+
+
+def test_demand_forecasts_on_small_synthetic(small_home):
+    n, bad, negative = query(small_home, """SELECT count(*), count(*) FILTER (WHERE NOT isfinite(forecast_units)
+        OR NOT isfinite(lower_units) OR NOT isfinite(upper_units)), count(*) FILTER (WHERE lower_units < 0
+        OR lower_units > forecast_units + 1e-9 OR upper_units < forecast_units - 1e-9) FROM marts.forecasts""")[0]
+    assert n > 0 and bad == 0 and negative == 0
+    weeks = query(small_home, "SELECT count(DISTINCT week_start), min(week_start) > (SELECT max(sale_date) - 7 "
+                              "FROM marts.fct_sales_daily) FROM marts.forecasts")[0]
+    assert weeks == (8, True)  # eight weeks ahead of the last full week of sales
+    # every level of the hierarchy adds up to the same total, and the daily split keeps it
+    totals = query(small_home, "SELECT level, sum(forecast_units) FROM marts.forecast_hierarchy GROUP BY 1")
+    assert len(totals) == 6 and max(t for _, t in totals) - min(t for _, t in totals) < 1e-6
+    daily = query(small_home, "SELECT sum(forecast_units) FROM marts.forecasts_daily")[0][0]
+    assert abs(daily - totals[0][1]) < 1e-6
+    out = run_cli(small_home, "evaluate", "forecast").stdout
+    assert "baseline_moving_average_4" in out and "model_per_demand_class" in out

@@ -1,0 +1,177 @@
+"""The demand block: weekly forecasts per SKU x location from the marts, chosen per demand class by
+backtest, written back as marts and recorded in the model registry.
+
+Reads ``marts.fct_sales_daily`` (units sold per SKU x location x channel x day, promotion flag) and
+writes ``marts.forecasts`` (weekly), ``marts.forecasts_daily`` (the weekly forecast spread over
+the days by each series' weekday profile) and ``marts.forecast_hierarchy`` (bottom-up sums by
+store, region, category and in total, so every level adds up).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from models.forecast import (
+    GlobalLightGBM,
+    best_model_per_class,
+    demand_class,
+    ets_damped,
+    holdout_backtest,
+    min_history_for,
+    moving_average,
+    naive,
+    panel_from_long,
+    tsb,
+)
+from serving.registry import Registry
+
+HORIZON_WEEKS = 8
+MIN_WEEKS = 12
+CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
+              "baseline_naive")
+EMPTY = {
+    "forecasts": "sku VARCHAR, location_id VARCHAR, week_start DATE, model VARCHAR, demand_class VARCHAR, "
+                 "forecast_units DOUBLE, lower_units DOUBLE, upper_units DOUBLE, generated_at TIMESTAMP",
+    "forecasts_daily": "sku VARCHAR, location_id VARCHAR, forecast_date DATE, forecast_units DOUBLE",
+    "forecast_hierarchy": "level VARCHAR, key VARCHAR, week_start DATE, forecast_units DOUBLE",
+}
+
+
+def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[date]]:
+    """Units sold per SKU x location x ISO week (Monday) over the full weeks of the data."""
+    long = con.sql("""
+        SELECT sku, store_id AS location_id, CAST(date_trunc('week', sale_date) AS DATE) AS week_start,
+               CAST(sum(units_sold) AS DOUBLE) AS units, max(CAST(on_promotion AS INTEGER)) AS promo
+        FROM marts.fct_sales_daily WHERE store_id IS NOT NULL AND sku IS NOT NULL
+        GROUP BY ALL""").pl()
+    if long.is_empty():
+        raise ValueError("marts.fct_sales_daily is empty: nothing to forecast")
+    first, last = con.execute("SELECT min(sale_date), max(sale_date) FROM marts.fct_sales_daily").fetchall()[0]
+    start = first + timedelta(days=(7 - first.weekday()) % 7)  # first full week
+    end = last - timedelta(days=(last.weekday() + 1) % 7)  # last Sunday on or before the last day
+    weeks = []
+    while start + timedelta(days=6) <= end:
+        weeks.append(start)
+        start += timedelta(weeks=1)
+    return long, weeks
+
+
+def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM) -> np.ndarray:
+    if model == "smartmall_lightgbm":
+        return lightgbm.predict(y, None, h)
+    if model == "smartmall_tsb":
+        return tsb(y, h)
+    if model == "baseline_ets_damped":
+        return ets_damped(y, h)
+    if model == "baseline_moving_average_4":
+        return moving_average(y, h, 4)
+    return naive(y, h)
+
+
+def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon: int = HORIZON_WEEKS) -> dict:
+    long, weeks = weekly_sales(con)
+    if len(weeks) < MIN_WEEKS:
+        raise ValueError(f"{len(weeks)} full weeks of sales: at least {MIN_WEEKS} are needed to backtest a forecast")
+    panel = panel_from_long(long, ["sku", "location_id"], "week_start", "units", weeks, promo="promo")
+    holdout = min(8, max(2, len(weeks) // 4))
+    result = holdout_backtest(panel, holdout)
+    classes_bt = demand_class(panel.y[:, :result.origin])
+    choice = best_model_per_class(result, classes_bt, CANDIDATES)
+    card = result.card()
+    passed = card["mase_vs_best_baseline"] <= 1.0
+
+    # refit on every week; future promotions are not known here, so the flag is 0 ahead
+    lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks))).fit(panel.y, panel.promo, horizon)
+    classes = demand_class(panel.y)
+    point = np.zeros((panel.y.shape[0], horizon))
+    chosen = np.empty(panel.y.shape[0], dtype=object)
+    for cls in np.unique(classes):
+        mask = classes == cls
+        model = choice.get(str(cls), "smartmall_lightgbm")
+        point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm)
+        chosen[mask] = model
+    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1), point)
+    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9), point)
+    if not (np.isfinite(point).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
+        raise ValueError("a forecast is not finite")  # never write NaN into the mart
+    generated = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    future = [weeks[-1] + timedelta(weeks=k) for k in range(1, horizon + 1)]
+    n = panel.y.shape[0]
+    frame = pl.DataFrame({
+        "sku": np.repeat(panel.keys["sku"].to_numpy(), horizon),
+        "location_id": np.repeat(panel.keys["location_id"].to_numpy(), horizon),
+        "week_start": future * n,
+        "model": np.repeat(chosen.astype(str), horizon),
+        "demand_class": np.repeat(classes.astype(str), horizon),
+        "forecast_units": point.ravel(), "lower_units": lower.ravel(), "upper_units": upper.ravel(),
+    }).with_columns(generated_at=pl.lit(generated))
+    con.register("_frame", frame.to_arrow())
+    con.execute("CREATE OR REPLACE TABLE marts.forecasts AS SELECT * FROM _frame")
+    con.unregister("_frame")
+    _derived_marts(con, weeks[0], weeks[-1])
+    registry.register("forecast", {
+        "data_window": [str(weeks[0]), str(weeks[-1] + timedelta(days=6))],
+        "parameters": {"horizon_weeks": horizon, "holdout_weeks": holdout, "candidates": list(CANDIDATES),
+                       "lightgbm": lightgbm.params, "quantiles": list(lightgbm.quantiles)},
+        "backtest": card, "model_per_demand_class": choice,
+        "demand_classes": {str(c): int((classes == c).sum()) for c in np.unique(classes)},
+    }, {"model.pkl": lightgbm}, passed=passed)
+    return {"series": n, "weeks": len(weeks), "horizon_weeks": horizon, "holdout_weeks": holdout,
+            "backtest_mase": card["metrics"]["smartmall_lightgbm"]["mase"], "best_baseline": card["best_baseline"],
+            "best_baseline_mase": card["metrics"][card["best_baseline"]]["mase"],
+            "mase_vs_best_baseline": card["mase_vs_best_baseline"], "model_per_class": choice, "checks_passed": passed}
+
+
+def _derived_marts(con: duckdb.DuckDBPyConnection, first_week: date, last_week: date) -> None:
+    """Daily split by weekday profile (the series' own, else its location's, else flat) and the
+    bottom-up hierarchy."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE marts.forecasts_daily AS
+        WITH history AS (
+            SELECT sku, store_id AS location_id, isodow(sale_date) AS dow, sum(units_sold)::DOUBLE AS units
+            FROM marts.fct_sales_daily
+            WHERE sale_date BETWEEN DATE '{first_week}' AND DATE '{last_week}' + INTERVAL 6 DAY GROUP BY ALL),
+        dows AS (SELECT * FROM range(1, 8) d(dow)),
+        series_share AS (  -- every weekday of a series with history, 0 where it never sold that day
+            SELECT k.sku, k.location_id, d.dow,
+                   coalesce(h.units, 0) / nullif(sum(coalesce(h.units, 0)) OVER (PARTITION BY k.sku, k.location_id), 0)
+                   AS share
+            FROM (SELECT DISTINCT sku, location_id FROM history) k CROSS JOIN dows d
+            LEFT JOIN history h ON h.sku = k.sku AND h.location_id = k.location_id AND h.dow = d.dow),
+        location_share AS (
+            SELECT k.location_id, d.dow,
+                   coalesce(sum(h.units), 0) / nullif(sum(coalesce(sum(h.units), 0)) OVER (PARTITION BY k.location_id), 0)
+                   AS share
+            FROM (SELECT DISTINCT location_id FROM history) k CROSS JOIN dows d
+            LEFT JOIN history h ON h.location_id = k.location_id AND h.dow = d.dow
+            GROUP BY k.location_id, d.dow),
+        days AS (SELECT f.*, d.dow FROM marts.forecasts f CROSS JOIN dows d)
+        SELECT d.sku, d.location_id, CAST(d.week_start + (d.dow - 1) * INTERVAL 1 DAY AS DATE) AS forecast_date,
+               d.forecast_units * coalesce(s.share, l.share, 1.0 / 7) AS forecast_units
+        FROM days d
+        LEFT JOIN series_share s USING (sku, location_id, dow)
+        LEFT JOIN location_share l ON l.location_id = d.location_id AND l.dow = d.dow""")
+    con.execute("""
+        CREATE OR REPLACE TABLE marts.forecast_hierarchy AS
+        WITH f AS (SELECT f.*, s.region, p.category FROM marts.forecasts f
+                   LEFT JOIN marts.dim_store s ON s.store_id = f.location_id
+                   LEFT JOIN marts.dim_product p USING (sku))
+        SELECT 'sku_location' AS level, sku || '@' || location_id AS key, week_start, forecast_units FROM f
+        UNION ALL SELECT 'location', location_id, week_start, sum(forecast_units) FROM f GROUP BY ALL
+        UNION ALL SELECT 'region', coalesce(region, 'unknown'), week_start, sum(forecast_units) FROM f GROUP BY ALL
+        UNION ALL SELECT 'category', coalesce(category, 'unknown'), week_start, sum(forecast_units) FROM f GROUP BY ALL
+        UNION ALL SELECT 'sku', sku, week_start, sum(forecast_units) FROM f GROUP BY ALL
+        UNION ALL SELECT 'all', 'all', week_start, sum(forecast_units) FROM f GROUP BY ALL""")
+
+
+def build_forecasts_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+    try:
+        return build_forecasts(con, registry)
+    except ValueError as exc:  # too little history (or no sales) for a backtest: say so, write empty marts
+        for name, columns in EMPTY.items():
+            con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({columns})")
+        return {"skipped": str(exc)}
