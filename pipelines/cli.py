@@ -29,6 +29,7 @@ MARTS = [
     "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly",
     "customer_rfm", "customer_value", "customer_churn_risk", "winback_list", "customer_tags", "customer_profile",
     "association_rules", "frequently_bought_together", "forecasts", "forecasts_daily", "forecast_hierarchy",
+    "replenishment_suggestions", "transfer_suggestions", "stock_alerts", "inventory_health", "inventory_health_summary",
 ]
 
 

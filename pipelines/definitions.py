@@ -24,7 +24,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from pipelines.assets.basket import basket_rules
     from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
-    from pipelines.assets.demand import build_demand_assets
+    from pipelines.assets.demand import build_demand_assets, build_replenishment_assets
     from pipelines.assets.raw import build_raw_assets
     from pipelines.sensors import build_landing_sensor
 
@@ -48,7 +48,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
     return dg.Definitions(
         assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
-                basket_rules, build_demand_assets(settings)],
+                basket_rules, build_demand_assets(settings),
+                build_replenishment_assets(settings)],
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],

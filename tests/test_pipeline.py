@@ -182,3 +182,22 @@ def test_demand_forecasts_on_small_synthetic(small_home):
     assert abs(daily - totals[0][1]) < 1e-6
     out = run_cli(small_home, "evaluate", "forecast").stdout
     assert "baseline_moving_average_4" in out and "model_per_demand_class" in out
+
+
+def test_replenishment_and_inventory_health_on_small_synthetic(small_home):
+    rows, to_order, unexplained, bad = query(small_home, """
+        SELECT count(*), count(*) FILTER (WHERE suggested_quantity > 0),
+               count(*) FILTER (WHERE suggested_quantity > 0 AND reason NOT LIKE 'position % <= reorder point %'),
+               count(*) FILTER (WHERE NOT (safety_stock >= 0 AND order_up_to >= reorder_point)
+                                 OR (suggested_quantity > 0 AND position > reorder_point))
+        FROM marts.replenishment_suggestions""")[0]
+    assert rows > 0 and to_order > 0 and unexplained == 0 and bad == 0
+    # a warehouse plans for what it replenishes: its demand is at least that of every store under it
+    assert query(small_home, """
+        SELECT count(*) FROM marts.replenishment_suggestions w JOIN marts.dim_store s ON s.parent_id = w.location_id
+        JOIN marts.replenishment_suggestions c ON c.location_id = s.store_id AND c.sku = w.sku
+        WHERE s.store_id <> w.location_id AND w.daily_mean + 1e-9 < c.daily_mean""")[0][0] == 0
+    share = query(small_home, "SELECT slow_moving_share FROM marts.inventory_health_summary WHERE level = 'all'")[0][0]
+    assert 0 <= share <= 1
+    card = run_cli(small_home, "evaluate", "replenishment_policy").stdout
+    assert "last_week" in card and "fill_rate" in card

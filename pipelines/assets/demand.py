@@ -6,7 +6,7 @@ import logging
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines import demand
+from pipelines import demand, replenishment
 from pipelines.settings import Settings
 from serving.registry import Registry
 
@@ -41,3 +41,42 @@ def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
                                          for k, v in result.items()}})
 
     return demand_forecasts
+
+
+REPLENISHMENT = {
+    "replenishment_suggestions": "Per SKU x location: demand of everything it replenishes, safety stock, reorder "
+                                 "point, order-up-to level, position (on hand + in transit), what to order from "
+                                 "where, and why.",
+    "transfer_suggestions": "Store-to-store transfers where a sibling store's excess covers a shortage.",
+    "stock_alerts": "Below safety stock, projected stock-out date within two weeks, overstock (over 90 days of cover).",
+    "inventory_health": "Per SKU x location over 90 days: turnover days, days of cover, sell-through, stock-out "
+                        "days, slow-moving (no outflow in 30 days).",
+    "inventory_health_summary": "Turnover days, slow-moving share and stock-out days by location, category and in total.",
+}
+
+
+def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
+    specs = [dg.AssetSpec(["marts", name], description=text, group_name="demand", kinds={"duckdb", "python"},
+                          deps=[dg.AssetKey(["marts", u]) for u in ("forecasts", "fct_inventory_daily", "dim_store")])
+             for name, text in REPLENISHMENT.items()]
+
+    @dg.multi_asset(specs=specs, name="replenishment")
+    def replenishment_plan(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        """Safety stock, reorder points and order suggestions from the forecasts; inventory health;
+        the policy backtested against reordering last week's sales."""
+        with duckdb.get_connection() as con:
+            result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry))
+            counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
+                      for name in REPLENISHMENT}
+        policy = result.get("policy_backtest", {})
+        progress.info("  replenishment: %s", result.get("skipped") or (
+            f"{result['to_order']:,} SKU x locations to order, {result['store_transfers']:,} store transfers, "
+            f"{result['alerts']:,} alerts; policy backtest fill rate "
+            f"{policy.get('order_up_to', {}).get('fill_rate')} vs {policy.get('last_week', {}).get('fill_rate')} "
+            f"for reordering last week's sales"))
+        for name in REPLENISHMENT:
+            yield dg.MaterializeResult(asset_key=["marts", name], metadata={
+                "rows": counts[name], **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
+                                         for k, v in result.items()}})
+
+    return replenishment_plan
