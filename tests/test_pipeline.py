@@ -201,3 +201,29 @@ def test_replenishment_and_inventory_health_on_small_synthetic(small_home):
     assert 0 <= share <= 1
     card = run_cli(small_home, "evaluate", "replenishment_policy").stdout
     assert "last_week" in card and "fill_rate" in card
+
+
+def test_a_new_item_is_forecast_from_its_category(small_home, tmp_path):
+    import shutil
+
+    import duckdb
+
+    from pipelines.demand import build_forecasts
+    from serving.registry import Registry
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(small_home / "warehouse" / "smartmall.duckdb", db)
+    con = duckdb.connect(str(db))
+    category, store = con.execute("""SELECT p.category, f.location_id FROM marts.forecasts f
+        JOIN marts.dim_product p USING (sku) JOIN marts.dim_store s ON s.store_id = f.location_id
+        WHERE s.location_kind = 'store' ORDER BY 1, 2 LIMIT 1""").fetchall()[0]
+    con.execute("INSERT INTO marts.dim_product (sku, category) VALUES ('NEW-1', ?)", [category])
+    con.execute("""INSERT INTO marts.fct_inventory_daily (sku, location_id, stock_date, on_hand)
+                   SELECT 'NEW-1', ?, max(stock_date), 12 FROM marts.fct_inventory_daily""", [store])
+    result = build_forecasts(con, Registry(tmp_path / "registry"))
+    rows = con.execute("SELECT model, forecast_units FROM marts.forecasts WHERE sku = 'NEW-1'").fetchall()
+    assert result["new_items_from_category"] >= 1 and len(rows) == 8
+    assert {m for m, _ in rows} == {"category_fallback"} and all(u >= 0 for _, u in rows)
+    expected = con.execute("""SELECT avg(f.forecast_units) FROM marts.forecasts f JOIN marts.dim_product p USING (sku)
+        WHERE p.category = ? AND f.model <> 'category_fallback' AND f.location_id = ?""", [category, store]).fetchall()[0][0]
+    assert abs(sum(u for _, u in rows) / 8 - expected) < 1e-6  # the category's average at that store
