@@ -21,18 +21,19 @@ from models.forecast import (
     best_model_per_class,
     demand_class,
     ets_damped,
-    holdout_backtest,
     min_history_for,
     moving_average,
     naive,
     panel_from_long,
+    rolling_origin_backtest,
     tsb,
 )
 from serving.registry import Registry
 
 HORIZON_WEEKS = 8
 MIN_WEEKS = 12
-BACKTEST_SERIES = 1_000  # model choice is backtested on a seeded sample of at most this many series
+BACKTEST_SERIES = 400  # model choice is backtested on a seeded sample of at most this many series ...
+BACKTEST_ORIGINS = 2  # ... from this many forecast origins (rolling origin)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
               "baseline_naive")
 EMPTY = {
@@ -84,7 +85,7 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
                                                      replace=False))
     tested = Panel(panel.keys[sample], panel.periods, panel.y[sample],
                    None if panel.promo is None else panel.promo[sample])
-    result = holdout_backtest(tested, holdout)
+    result = rolling_origin_backtest(tested, holdout, origins=BACKTEST_ORIGINS, step=holdout)
     classes_bt = demand_class(tested.y[:, :result.origin])
     choice = best_model_per_class(result, classes_bt, CANDIDATES)
     card = result.card()
@@ -122,7 +123,8 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
     _derived_marts(con, weeks[0], weeks[-1])
     registry.register("forecast", {
         "data_window": [str(weeks[0]), str(weeks[-1] + timedelta(days=6))],
-        "parameters": {"horizon_weeks": horizon, "holdout_weeks": holdout, "candidates": list(CANDIDATES),
+        "parameters": {"horizon_weeks": horizon, "holdout_weeks": holdout, "origins": BACKTEST_ORIGINS,
+                       "candidates": list(CANDIDATES),
                        "backtest_series": len(sample), "series": len(panel.keys),
                        "lightgbm": lightgbm.params, "quantiles": list(lightgbm.quantiles)},
         "backtest": card, "model_per_demand_class": choice,
