@@ -137,7 +137,7 @@ def ets_damped(history: np.ndarray, h: int) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                fit = ExponentialSmoothing(series, trend="add", damped_trend=True).fit()
+                fit = ExponentialSmoothing(series, trend="add", damped_trend=True).fit(use_brute=False)
                 forecast = fit.forecast(h)
             except (ValueError, np.linalg.LinAlgError):
                 continue
@@ -177,7 +177,7 @@ class GlobalLightGBM:
     quantiles: tuple[float, ...] = (0.1, 0.9)
     seed: int = 7
     params: dict = field(default_factory=lambda: {
-        "n_estimators": 400, "learning_rate": 0.03, "num_leaves": 31, "min_child_samples": 50, "subsample": 0.8,
+        "n_estimators": 250, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50, "subsample": 0.8,
         "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1})
     models: dict = field(default_factory=dict, repr=False)
     min_history: int = 13

@@ -32,7 +32,7 @@ from serving.registry import Registry
 
 HORIZON_WEEKS = 8
 MIN_WEEKS = 12
-BACKTEST_SERIES = 400  # model choice is backtested on a seeded sample of at most this many series ...
+BACKTEST_SERIES = 300  # model choice is backtested on a seeded sample of at most this many series ...
 BACKTEST_ORIGINS = 2  # ... from this many forecast origins (rolling origin)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
               "baseline_naive")
