@@ -16,7 +16,7 @@ from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.payments import PROVIDERS, payment_dict
-from commerce_api.routes.orders import order_dict
+from commerce_api.routes.orders import list_orders
 from commerce_api.schema import Order, Payment, Shipment, StockMovement
 
 router = APIRouter(tags=["integrations"])
@@ -89,14 +89,7 @@ def intake_events(who: Caller, svc: Svc, batch: Annotated[Any, Body(
 @router.get("/exports/orders")
 def export_orders(who: Caller, svc: Svc, paging: Paging, updated_since: datetime | None = None) -> dict:
     """Orders changed after ``updated_since``, oldest change first: the pipelines read incrementally."""
-    who.require("service")
-    q = select(Order).order_by(Order.updated_at, Order.id)
-    if updated_since:
-        q = q.where(Order.updated_at > as_utc(updated_since))
-    with svc.sessions() as s:
-        out = paginate(s, q, paging, lambda o: o)
-        out["items"] = [order_dict(s, o) for o in out["items"]]
-    return out
+    return list_orders(who.require("service"), svc, paging, updated_since=updated_since)
 
 
 @router.get("/exports/payments")
