@@ -183,7 +183,8 @@ class GlobalLightGBM:
     min_history: int = 13
     max_rows: int = 150_000  # training rows are sampled down to this (seeded): enough, and bounded in time
 
-    def _rows(self, y: np.ndarray, promo: np.ndarray, t: int, h: int, period_index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _rows(self, y: np.ndarray, promo: np.ndarray, t: int, h: int, period_index: int,
+              calendar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         hist = y[:, :t]
         n = y.shape[0]
         lags = np.stack([hist[:, -k] if t >= k else np.zeros(n) for k in (1, 2, 3, 4, 8)], axis=1)
@@ -201,10 +202,16 @@ class GlobalLightGBM:
             past.mean(axis=1), on / (off + 1.0), np.full(n, h), np.full(n, (period_index + h) % self.season),
             np.log1p(level),
         ])
+        if calendar is not None:  # festival days in the target period, the same for every series
+            feats = np.column_stack([feats, np.repeat(calendar[t + h - 1][None, :], n, axis=0)])
         return feats, level
 
-    def fit(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0) -> GlobalLightGBM:
-        """Train on every origin inside ``y`` (n_series, t) whose targets are also inside it."""
+    def fit(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0,
+            calendar: np.ndarray | None = None) -> GlobalLightGBM:
+        """Train on every origin inside ``y`` (n_series, t) whose targets are also inside it.
+
+        ``calendar`` (periods, k), optional: per-period events known in advance (festival days), at
+        least as many periods as ``y``; ignored by the plain model."""
         import lightgbm as lgb
 
         promo = np.zeros_like(y) if promo is None else promo
@@ -213,7 +220,8 @@ class GlobalLightGBM:
             for step in range(1, h + 1):
                 if t + step - 1 >= y.shape[1]:
                     break
-                feats, level = self._rows(y, promo, t, step, first_period_index + t)
+                feats, level = self._rows(y, promo, t, step, first_period_index + t,
+                                          None if self.plain else calendar)
                 X.append(feats)
                 target.append(y[:, t + step - 1] / level)
         if not X:
@@ -234,13 +242,14 @@ class GlobalLightGBM:
         return self
 
     def predict(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0,
-                quantile: float | str = "point") -> np.ndarray:
-        """Forecasts (n_series, h) from the end of ``y``; ``promo`` may reach h periods past it."""
+                quantile: float | str = "point", calendar: np.ndarray | None = None) -> np.ndarray:
+        """Forecasts (n_series, h) from the end of ``y``; ``promo`` and ``calendar`` reach h periods
+        past it (both known in advance)."""
         t = y.shape[1]
         promo = np.zeros((y.shape[0], t + h)) if promo is None else promo
         out = np.zeros((y.shape[0], h))
         for step in range(1, h + 1):
-            feats, level = self._rows(y, promo, t, step, first_period_index + t)
+            feats, level = self._rows(y, promo, t, step, first_period_index + t, None if self.plain else calendar)
             out[:, step - 1] = self.models[quantile].predict(feats) * level
         return np.clip(out, 0, None)
 
@@ -267,7 +276,7 @@ class Backtest:
                 "mase_vs_best_baseline": round(ours / self.metrics[self.best_baseline]["mase"], 4)}
 
 
-def holdout_backtest(panel: Panel, h: int, season: int = 52) -> Backtest:
+def holdout_backtest(panel: Panel, h: int, season: int = 52, calendar: np.ndarray | None = None) -> Backtest:
     """Hold out the last ``h`` periods; every model forecasts them from the same origin."""
     if panel.y.shape[1] < h + 10:
         raise ValueError(f"need at least {h + 10} periods for a {h}-period holdout, got {panel.y.shape[1]}")
@@ -284,8 +293,9 @@ def holdout_backtest(panel: Panel, h: int, season: int = 52) -> Backtest:
         .predict(train, promo, h),
     }
     # point forecasts only: the quantile models are not scored here
-    ours = GlobalLightGBM(season=season, min_history=warm_up, quantiles=()).fit(train, None if promo is None else promo[:, :origin], h)
-    forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h)
+    ours = GlobalLightGBM(season=season, min_history=warm_up, quantiles=()).fit(
+        train, None if promo is None else promo[:, :origin], h, calendar=calendar)
+    forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h, calendar=calendar)
     forecasts["smartmall_tsb"] = tsb(train, h)
     metrics = {name: scores(actual, f, train) for name, f in forecasts.items()}
     scale = _scale(train)
@@ -303,7 +313,8 @@ def best_model_per_class(backtest: Backtest, classes: np.ndarray, candidates: tu
     return out
 
 
-def rolling_origin_backtest(panel: Panel, h: int, origins: int = 3, step: int = 4, season: int = 52) -> Backtest:
+def rolling_origin_backtest(panel: Panel, h: int, origins: int = 3, step: int = 4, season: int = 52,
+                            calendar: np.ndarray | None = None) -> Backtest:
     """``holdout_backtest`` from ``origins`` forecast origins ``step`` periods apart (the last one
     holding out the final ``h`` periods); metrics are averaged over the origins, per-series MASE too,
     and the forecasts returned are those of the last origin."""
@@ -314,7 +325,7 @@ def rolling_origin_backtest(panel: Panel, h: int, origins: int = 3, step: int = 
             break
         cut = Panel(panel.keys, panel.periods[:end], panel.y[:, :end],
                     None if panel.promo is None else panel.promo[:, :end])
-        runs.append(holdout_backtest(cut, h, season))
+        runs.append(holdout_backtest(cut, h, season, None if calendar is None else calendar[:end]))
     if not runs:
         raise ValueError(f"need at least {h + 10} periods for a {h}-period backtest, got {panel.y.shape[1]}")
     metrics = {name: {m: round(float(np.mean([r.metrics[name][m] for r in runs])), 4) for m in runs[0].metrics[name]}

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from data.calendar import weekly_festival_days
 from models.forecast import (
     GlobalLightGBM,
     Panel,
@@ -63,9 +64,9 @@ def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[dat
     return long, weeks
 
 
-def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM) -> np.ndarray:
+def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM, calendar: np.ndarray) -> np.ndarray:
     if model == "smartmall_lightgbm":
-        return lightgbm.predict(y, None, h)
+        return lightgbm.predict(y, None, h, calendar=calendar)
     if model == "smartmall_tsb":
         return tsb(y, h)
     if model == "baseline_ets_damped":
@@ -85,28 +86,30 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
                                                      replace=False))
     tested = Panel(panel.keys[sample], panel.periods, panel.y[sample],
                    None if panel.promo is None else panel.promo[sample])
-    result = rolling_origin_backtest(tested, holdout, origins=BACKTEST_ORIGINS, step=holdout)
+    future = [weeks[-1] + timedelta(weeks=k) for k in range(1, horizon + 1)]
+    calendar = weekly_festival_days(weeks + future)  # festivals are known in advance
+    result = rolling_origin_backtest(tested, holdout, origins=BACKTEST_ORIGINS, step=holdout, calendar=calendar)
     classes_bt = demand_class(tested.y[:, :result.origin])
     choice = best_model_per_class(result, classes_bt, CANDIDATES)
     card = result.card()
     passed = card["mase_vs_best_baseline"] <= 1.0
 
     # refit on every week; future promotions are not known here, so the flag is 0 ahead
-    lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks))).fit(panel.y, panel.promo, horizon)
+    lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks))).fit(panel.y, panel.promo, horizon,
+                                                                             calendar=calendar)
     classes = demand_class(panel.y)
     point = np.zeros((panel.y.shape[0], horizon))
     chosen = np.empty(panel.y.shape[0], dtype=object)
     for cls in np.unique(classes):
         mask = classes == cls
         model = choice.get(str(cls), "smartmall_lightgbm")
-        point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm)
+        point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm, calendar)
         chosen[mask] = model
-    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1), point)
-    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9), point)
+    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1, calendar=calendar), point)
+    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9, calendar=calendar), point)
     if not (np.isfinite(point).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
         raise ValueError("a forecast is not finite")  # never write NaN into the mart
     generated = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    future = [weeks[-1] + timedelta(weeks=k) for k in range(1, horizon + 1)]
     n = panel.y.shape[0]
     frame = pl.DataFrame({
         "sku": np.repeat(panel.keys["sku"].to_numpy(), horizon),

@@ -103,3 +103,33 @@ def test_complete_journey_holdout_beats_the_baselines_of_the_same_run():
     assert result.card()["mase_vs_best_baseline"] < 0.95
     for forecast in result.forecasts.values():
         assert np.isfinite(forecast).all() and (forecast >= 0).all()
+
+
+def test_global_model_recovers_the_generators_festival_calendar():
+    """Series drawn from the synthetic generator's own demand calendar (weekday, yearly, 618, 11.11,
+    Chinese New Year run-up and holiday): with the festival calendar as a known-ahead input, the
+    forecast of the 2026 New Year weeks moves the way the generator's factors do."""
+    from datetime import date, timedelta
+
+    from data.calendar import weekly_festival_days
+    from data.synthetic.calendar import demand_factor
+
+    rng = np.random.default_rng(5)
+    start, weeks, h = date(2024, 1, 1), 104, 8
+    starts = [start + timedelta(weeks=k) for k in range(weeks + h)]
+    truth = np.array([np.mean([demand_factor(s + timedelta(days=d)) for d in range(7)]) for s in starts])
+    base = rng.uniform(5, 60, size=(150, 1))
+    y = rng.poisson(base * truth[:weeks] * 7).astype(float)
+    calendar = weekly_festival_days(starts)
+    model = GlobalLightGBM().fit(y, None, h, calendar=calendar)
+    forecast = model.predict(y, None, h, calendar=calendar).sum(axis=0)
+    future = starts[weeks:]  # 2025-12-29 .. 2026-02-16; New Year 2026-02-17
+    january = [i for i, s in enumerate(future) if s.month == 1 and s.day >= 5]
+    run_up = [i for i, s in enumerate(future) if s in (date(2026, 2, 2), date(2026, 2, 9))]
+    holiday = future.index(date(2026, 2, 16))
+    true_ratio = truth[weeks:][run_up].mean() / truth[weeks:][january].mean()
+    got_ratio = forecast[run_up].mean() / forecast[january].mean()
+    assert true_ratio > 1.3 and got_ratio > 1 + 0.5 * (true_ratio - 1)  # at least half the run-up lift
+    true_quiet = truth[weeks:][holiday] / truth[weeks:][january].mean()
+    got_quiet = forecast[holiday] / forecast[january].mean()
+    assert true_quiet < 0.85 and abs(got_quiet - true_quiet) < 0.15  # the quiet holiday week

@@ -6,25 +6,9 @@ from datetime import date, timedelta
 
 import numpy as np
 
-# Chinese New Year (Spring Festival) day, by year.
-CHINESE_NEW_YEAR: dict[int, date] = {
-    2010: date(2010, 2, 14), 2011: date(2011, 2, 3), 2017: date(2017, 1, 28), 2022: date(2022, 2, 1),
-    2023: date(2023, 1, 22), 2024: date(2024, 2, 10), 2025: date(2025, 1, 29), 2026: date(2026, 2, 17),
-    2027: date(2027, 2, 6), 2028: date(2028, 1, 26),
-}
+from data.calendar import CHINESE_NEW_YEAR, festival_name  # noqa: F401 - re-exported for the generator
+
 WEEKDAY_FACTOR = np.array([0.90, 0.88, 0.92, 0.97, 1.08, 1.30, 1.25])  # Monday..Sunday
-
-
-def festival_name(day: date) -> str | None:
-    """The shopping festival a day belongs to, if any (the run-up counts)."""
-    if day.month == 6 and 1 <= day.day <= 18:
-        return "618"
-    if day.month == 11 and 1 <= day.day <= 11:
-        return "double_11"
-    cny = CHINESE_NEW_YEAR.get(day.year)
-    if cny and -14 <= (day - cny).days <= 6:
-        return "chinese_new_year"
-    return None
 
 
 def festival_factor(day: date) -> float:
