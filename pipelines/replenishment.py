@@ -129,7 +129,7 @@ def suggestions(plan: pl.DataFrame, service_level: float = 0.95) -> pl.DataFrame
         .otherwise(pl.format("position {} above reorder point {}", pl.col("position").round(1),
                              pl.col("reorder_point"))),
     )
-    return out.with_columns(pl.col("source_id").alias("source_id")).sort("sku", "location_id")
+    return out.sort("sku", "location_id")
 
 
 def store_transfers(plan: pl.DataFrame) -> pl.DataFrame:
@@ -244,11 +244,26 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
     return out
 
 
+# Written, empty, when there is no forecast to plan from (too little history).
+EMPTY = {
+    "replenishment_suggestions": "sku VARCHAR, location_id VARCHAR, location_kind VARCHAR, parent_id VARCHAR, "
+                                 "region VARCHAR, category VARCHAR, on_hand DOUBLE, in_transit DOUBLE, "
+                                 "daily_mean DOUBLE, own_daily_mean DOUBLE, weekly_sigma DOUBLE, lead_days DOUBLE, "
+                                 "as_of DATE, safety_stock DOUBLE, reorder_point DOUBLE, order_up_to DOUBLE, "
+                                 "position DOUBLE, suggested_quantity DOUBLE, action VARCHAR, source_id VARCHAR, "
+                                 "days_of_cover DOUBLE, reason VARCHAR",
+    "transfer_suggestions": "sku VARCHAR, from_location_id VARCHAR, to_location_id VARCHAR, quantity DOUBLE, "
+                            "reason VARCHAR",
+    "stock_alerts": "sku VARCHAR, location_id VARCHAR, on_hand DOUBLE, safety_stock DOUBLE, days_of_cover DOUBLE, "
+                    "below_safety_stock BOOLEAN, projected_stockout_date DATE, overstock BOOLEAN",
+}
+
+
 def build_replenishment_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     try:
         return build_replenishment(con, registry)
-    except ValueError as exc:
-        for name in ("replenishment_suggestions", "transfer_suggestions", "stock_alerts", "inventory_health",
-                     "inventory_health_summary"):
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT NULL::VARCHAR AS skipped WHERE false")
+    except ValueError as exc:  # no forecast yet: no plan, but the stock's health is still known
+        for name, columns in EMPTY.items():
+            con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({columns})")
+        _health(con)
         return {"skipped": str(exc)}
