@@ -149,16 +149,15 @@ def ets_damped(history: np.ndarray, h: int) -> np.ndarray:
 def demand_class(history: np.ndarray) -> np.ndarray:
     """Syntetos-Boylan classes per series: smooth, erratic, intermittent, lumpy (or no_sales), from the
     average inter-demand interval (ADI, cut 1.32) and the squared CV of non-zero sizes (cut 0.49)."""
-    out = []
-    for series in history:
-        sizes = series[series > 0]
-        if len(sizes) == 0:
-            out.append("no_sales")
-            continue
-        adi = len(series) / len(sizes)
-        cv2 = (sizes.std() / sizes.mean()) ** 2 if len(sizes) > 1 else 0.0
-        out.append(("intermittent" if cv2 < 0.49 else "lumpy") if adi >= 1.32 else ("smooth" if cv2 < 0.49 else "erratic"))
-    return np.array(out)
+    sold = history > 0
+    n_sold = sold.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(sold, history, 0).sum(axis=1) / n_sold
+        cv2 = np.where(sold, (history - mean[:, None]) ** 2, 0).sum(axis=1) / n_sold / mean**2
+        adi = history.shape[1] / n_sold
+    low_cv = np.where(n_sold > 1, cv2, 0.0) < 0.49
+    classes = np.where(adi >= 1.32, np.where(low_cv, "intermittent", "lumpy"), np.where(low_cv, "smooth", "erratic"))
+    return np.where(n_sold == 0, "no_sales", classes)
 
 
 # ------------------------------------------------------------------------------------------ global models

@@ -18,6 +18,7 @@ import polars as pl
 from models.churn import ChurnConfig, backtest, features, fit, rft_summary, training_frame
 from models.clv import expected_purchases, expected_spend, fit_bgnbd, fit_gamma_gamma, probability_alive
 from models.rfm import rfm_table
+from pipelines.marts import write_mart
 from serving.registry import Registry
 
 # Written, empty, when the data is too thin for a model, so that the profile still builds.
@@ -58,12 +59,6 @@ def load(con: duckdb.DuckDBPyConnection) -> CustomerData:
     return CustomerData(lines, sessions if not sessions.is_empty() else None, as_of)
 
 
-def _write(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    con.register("_frame", frame.to_arrow())
-    con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM _frame")
-    con.unregister("_frame")
-
-
 def build_rfm(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
     """marts.customer_rfm: one row per customer and monthly as-of date (last 12 months)."""
     first = data.lines["ordered_at"].min().date()
@@ -75,7 +70,7 @@ def build_rfm(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
         month = (month - timedelta(days=1)).replace(day=1)
     snapshots = [rfm_table(data.lines, d) for d in dates]
     rfm = pl.concat(snapshots).sort("as_of", "customer_id")
-    _write(con, "customer_rfm", rfm)
+    write_mart(con, "customer_rfm", rfm)
     latest = rfm.filter(pl.col("as_of") == rfm["as_of"].max())
     return {"snapshots": len(snapshots), "customers": len(latest),
             "segments": dict(latest.group_by("segment").len().sort("len", descending=True).iter_rows())}
@@ -120,7 +115,7 @@ def build_value(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
         "parameters": {"bgnbd": bg.as_dict(), "gamma_gamma": gg.as_dict(), "time_unit": "day"},
         "backtest": metrics, "baseline": "past purchase rate continues",
     }, {"model.pkl": {"bgnbd": bg, "gamma_gamma": gg}}, passed=passed)
-    _write(con, "customer_value", value)
+    write_mart(con, "customer_value", value)
     return {"customers": len(value), **metrics, "checks_passed": passed}
 
 
@@ -163,7 +158,7 @@ def build_churn(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
                        "step_days": config.step_days, "lightgbm": config.lgbm_params, "features": model.columns},
         "backtest": card, "note": note, "scored_with": scored_with,
     }, {"model.pkl": model}, passed=passed)
-    _write(con, "customer_churn_risk", risk)
+    write_mart(con, "customer_churn_risk", risk)
     con.execute("""
         CREATE OR REPLACE TABLE marts.winback_list AS
         SELECT r.customer_id, r.churn_probability, coalesce(v.clv_365d, 0) AS clv_365d,

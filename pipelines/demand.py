@@ -29,6 +29,7 @@ from models.forecast import (
     rolling_origin_backtest,
     tsb,
 )
+from pipelines.marts import write_mart
 from serving.registry import Registry
 
 HORIZON_WEEKS = 8
@@ -119,9 +120,7 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
         "demand_class": np.repeat(classes.astype(str), horizon),
         "forecast_units": point.ravel(), "lower_units": lower.ravel(), "upper_units": upper.ravel(),
     }).with_columns(generated_at=pl.lit(generated))
-    con.register("_frame", frame.to_arrow())
-    con.execute("CREATE OR REPLACE TABLE marts.forecasts AS SELECT * FROM _frame")
-    con.unregister("_frame")
+    write_mart(con, "forecasts", frame)
     new_items = _new_items(con)
     _derived_marts(con, weeks[0], weeks[-1])
     registry.register("forecast", {

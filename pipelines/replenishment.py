@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from models.inventory_policy import Policy, order_quantity, simulate, targets
+from pipelines.marts import write_mart
 from serving.registry import Registry
 
 Z80 = 1.2816  # the forecasts' 10 % and 90 % quantiles are +-1.28 sigma apart from the median
@@ -34,19 +35,9 @@ def supplier_lead_days() -> float:
     return float(os.environ.get("SMARTMALL_SUPPLIER_LEAD_DAYS", "14"))
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    return con.sql(sql).pl()
-
-
-def _write(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    con.register("_frame", frame.to_arrow())
-    con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM _frame")
-    con.unregister("_frame")
-
-
 def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Per SKU x location: on hand today, subtree demand (daily mean, weekly sigma), in transit, lead time."""
-    return _frame(con, f"""
+    return con.sql(f"""
         WITH last_day AS (SELECT max(stock_date) AS d FROM marts.fct_inventory_daily),
         stock AS (SELECT sku, location_id, on_hand FROM marts.fct_inventory_daily, last_day WHERE stock_date = d),
         own AS (SELECT sku, location_id, avg(forecast_units) / 7.0 AS daily_mean,
@@ -93,7 +84,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         LEFT JOIN stock s USING (sku, location_id)
         LEFT JOIN in_transit t USING (sku, location_id)
         LEFT JOIN lead l USING (location_id)
-        ORDER BY d.sku, d.location_id""")
+        ORDER BY d.sku, d.location_id""").pl()
 
 
 def suggestions(plan: pl.DataFrame, service_level: float = 0.95) -> pl.DataFrame:
@@ -156,15 +147,15 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> d
         raise ValueError("no forecast joins the stock ledger: nothing to plan")
     table = suggestions(plan)
     transfers = store_transfers(table)
-    _write(con, "replenishment_suggestions", table)
-    _write(con, "transfer_suggestions", transfers)
+    write_mart(con, "replenishment_suggestions", table)
+    write_mart(con, "transfer_suggestions", transfers)
     alerts = table.filter(pl.col("daily_mean") > 0).select(
         "sku", "location_id", "on_hand", "safety_stock", "days_of_cover",
         below_safety_stock=pl.col("on_hand") < pl.col("safety_stock"),
         projected_stockout_date=pl.col("as_of") + pl.duration(days=pl.col("days_of_cover").floor().cast(pl.Int64)),
         overstock=pl.col("days_of_cover") > OVERSTOCK_DAYS,
     ).filter(pl.col("below_safety_stock") | pl.col("overstock") | (pl.col("days_of_cover") < 14))
-    _write(con, "stock_alerts", alerts)
+    write_mart(con, "stock_alerts", alerts)
     _health(con)
     policy = backtest_policy(con)
     registry.register("replenishment_policy", {"backtest": policy, "baseline": "reorder last week's sales",
@@ -214,12 +205,12 @@ def _health(con: duckdb.DuckDBPyConnection) -> None:
 
 def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: float = 2.0) -> dict:
     """Replay the last ``days`` of store sales against both policies from the stock the stores held then."""
-    frame = _frame(con, f"""
+    frame = con.sql(f"""
         WITH last_day AS (SELECT max(stock_date) AS d FROM marts.fct_inventory_daily)
         SELECT i.sku, i.location_id, i.stock_date, i.sold::DOUBLE AS sold, i.on_hand::DOUBLE AS on_hand
         FROM marts.fct_inventory_daily i JOIN marts.dim_store s ON s.store_id = i.location_id, last_day
         WHERE s.location_kind = 'store' AND i.stock_date > d - INTERVAL {days + 56} DAY
-        ORDER BY i.sku, i.location_id, i.stock_date""")
+        ORDER BY i.sku, i.location_id, i.stock_date""").pl()
     if frame.is_empty():
         return {"skipped": "no store stock history"}
     dates = sorted(frame["stock_date"].unique().to_list())

@@ -94,8 +94,11 @@ def seed_from_warehouse(factory: sessionmaker[Session], warehouse: Path | str | 
         _insert_missing(s, Customer, customers)
         held = set(s.execute(select(StockLevel.sku, StockLevel.location_id)).tuples())
         skus = set(products["sku"].to_list())
-        opening = [r for r in marts["stock"].iter_rows(named=True)
-                   if (r["sku"], r["location_id"]) not in held and r["sku"] in skus and r["location_id"] in known]
+        stock = marts["stock"].join(pl.DataFrame(list(held), schema={"sku": pl.Utf8, "location_id": pl.Utf8}, orient="row"),
+                                    on=["sku", "location_id"], how="anti")  # rows the API holds already stay
+        usable = pl.col("sku").is_in(list(skus)) & pl.col("location_id").is_in(list(known))
+        opening = stock.filter(usable).to_dicts()
+        unknown = stock.filter(~usable).height  # stock of a SKU or location the marts do not describe
         _insert_missing(s, StockLevel, [{"sku": r["sku"], "location_id": r["location_id"], "pool": "shared",
                                          "on_hand": r["on_hand"], "reserved": 0, "allocated": 0} for r in opening])
         for start in range(0, len(opening), BATCH):
@@ -105,4 +108,5 @@ def seed_from_warehouse(factory: sessionmaker[Session], warehouse: Path | str | 
                  "reference": "opening balance from the warehouse", "created_at": now}
                 for r in opening[start:start + BATCH]])
     return {"locations": len(locations), "products": heads.height, "skus": products.height,
-            "customers": len(customers), "opening stock rows": len(opening)}
+            "customers": len(customers), "opening stock rows": len(opening),
+            "stock rows left out (unknown SKU or location)": unknown}

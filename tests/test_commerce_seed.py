@@ -19,6 +19,7 @@ def test_seed_from_marts_is_complete_and_idempotent(small_home, pg_url, tmp_path
     first = seed_from_warehouse(svc.sessions, warehouse)
     again = seed_from_warehouse(svc.sessions, warehouse)
     assert again["opening stock rows"] == 0 and first["opening stock rows"] > 0
+    assert first["stock rows left out (unknown SKU or location)"] == 0
     con = duckdb.connect(str(warehouse), read_only=True)
     n_sku, n_store, n_customer = (con.execute(f"SELECT count(*) FROM marts.{t}").fetchone()[0]
                                   for t in ("dim_product", "dim_store", "dim_customer"))

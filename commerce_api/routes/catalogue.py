@@ -212,31 +212,30 @@ def put_regional_price(sku: Ident, region: Ident, body: RegionalPriceIn, who: Ca
     return {"sku": sku, "region": region, "price": body.price}
 
 
+def _add_window_rule(svc, sku: str, table: type[PromoPrice] | type[FlashSale], body: WindowIn) -> dict:
+    """Store a price rule with a validity window (times kept as naive UTC)."""
+    with transaction(svc.sessions) as s:
+        if s.get(Sku, sku) is None:
+            raise not_found("sku", sku)
+        row = table(sku=sku, **{**body.model_dump(), "starts_at": as_utc(body.starts_at),
+                                "ends_at": as_utc(body.ends_at)})
+        s.add(row)
+        s.flush()
+        return {"id": row.id, "sku": sku, **body.model_dump(mode="json")}
+
+
 @router.post("/skus/{sku}/promotions", status_code=201)
 def create_promotion(sku: Ident, body: PromoIn, who: Caller, svc: Svc) -> dict:
     """A promotional price valid in [starts_at, ends_at), optionally for one region or channel."""
     who.require("marketer")
-    with transaction(svc.sessions) as s:
-        if s.get(Sku, sku) is None:
-            raise not_found("sku", sku)
-        row = PromoPrice(sku=sku, **{**body.model_dump(), "starts_at": as_utc(body.starts_at),
-                                     "ends_at": as_utc(body.ends_at)})
-        s.add(row)
-        s.flush()
-        return {"id": row.id, "sku": sku, **body.model_dump(mode="json")}
+    return _add_window_rule(svc, sku, PromoPrice, body)
 
 
 @router.post("/skus/{sku}/flash-sales", status_code=201)
 def create_flash_sale(sku: Ident, body: FlashSaleIn, who: Caller, svc: Svc) -> dict:
+    """A flash-sale price valid in [starts_at, ends_at) with a per-member quantity limit."""
     who.require("marketer")
-    with transaction(svc.sessions) as s:
-        if s.get(Sku, sku) is None:
-            raise not_found("sku", sku)
-        row = FlashSale(sku=sku, **{**body.model_dump(), "starts_at": as_utc(body.starts_at),
-                                    "ends_at": as_utc(body.ends_at)})
-        s.add(row)
-        s.flush()
-        return {"id": row.id, "sku": sku, **body.model_dump(mode="json")}
+    return _add_window_rule(svc, sku, FlashSale, body)
 
 
 @router.get("/skus/{sku}/price")

@@ -8,6 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
+from pipelines.marts import write_mart
 
 progress = logging.getLogger("smartmall")
 
@@ -42,9 +43,7 @@ def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         table = rules(found).with_columns(n_baskets=pl.lit(found.n_baskets), min_support=pl.lit(config.min_support))
         together = frequently_bought_together(table)
         for name, frame in (("association_rules", table), ("frequently_bought_together", together)):
-            con.register("_frame", frame.to_arrow())
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM _frame")
-            con.unregister("_frame")
+            write_mart(con, name, frame)
     progress.info("  basket rules: %s baskets (%s above %s items left out), %s frequent itemsets, %s rules",
                   f"{found.n_baskets:,}", f"{found.baskets_left_out:,}", config.max_basket_items,
                   f"{len(found.itemsets):,}", f"{len(table):,}")

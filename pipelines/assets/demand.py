@@ -20,25 +20,31 @@ OUTPUTS = {
 }
 
 
-def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
-    specs = [dg.AssetSpec(["marts", name], description=text, group_name="demand", kinds={"duckdb", "python"},
-                          deps=[dg.AssetKey(["marts", u]) for u in UPSTREAM])
-             for name, text in OUTPUTS.items()]
+def _specs(outputs: dict[str, str], upstream: list[str]) -> list[dg.AssetSpec]:
+    return [dg.AssetSpec(["marts", name], description=text, group_name="demand", kinds={"duckdb", "python"},
+                         deps=[dg.AssetKey(["marts", u]) for u in upstream]) for name, text in outputs.items()]
 
-    @dg.multi_asset(specs=specs, name="demand_forecasts")
+
+def _materializations(con, outputs: dict[str, str], result: dict):
+    """One result per mart written: its row count and the block's figures as metadata."""
+    counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0] for name in outputs}
+    meta = {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in result.items()}
+    return [dg.MaterializeResult(asset_key=["marts", name], metadata={"rows": counts[name], **meta})
+            for name in outputs]
+
+
+def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
+    @dg.multi_asset(specs=_specs(OUTPUTS, UPSTREAM), name="demand_forecasts")
     def demand_forecasts(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Backtest every candidate on the last weeks, pick one per demand class, forecast ahead."""
         with duckdb.get_connection() as con:
             result = demand.build_forecasts_or_skip(con, Registry(settings.registry))
-            counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0] for name in OUTPUTS}
+            done = _materializations(con, OUTPUTS, result)
         progress.info("  demand forecasts: %s", result.get("skipped") or (
             f"{result['series']:,} series x {result['horizon_weeks']} weeks; backtest MASE "
             f"{result['backtest_mase']:.3f} vs best baseline {result['best_baseline']} "
             f"{result['best_baseline_mase']:.3f}"))
-        for name in OUTPUTS:
-            yield dg.MaterializeResult(asset_key=["marts", name], metadata={
-                "rows": counts[name], **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
-                                         for k, v in result.items()}})
+        yield from done
 
     return demand_forecasts
 
@@ -56,27 +62,20 @@ REPLENISHMENT = {
 
 
 def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
-    specs = [dg.AssetSpec(["marts", name], description=text, group_name="demand", kinds={"duckdb", "python"},
-                          deps=[dg.AssetKey(["marts", u]) for u in ("forecasts", "fct_inventory_daily", "dim_store")])
-             for name, text in REPLENISHMENT.items()]
-
-    @dg.multi_asset(specs=specs, name="replenishment")
+    @dg.multi_asset(specs=_specs(REPLENISHMENT, ["forecasts", "fct_inventory_daily", "dim_store"]),
+                    name="replenishment")
     def replenishment_plan(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Safety stock, reorder points and order suggestions from the forecasts; inventory health;
         the policy backtested against reordering last week's sales."""
         with duckdb.get_connection() as con:
             result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry))
-            counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
-                      for name in REPLENISHMENT}
+            done = _materializations(con, REPLENISHMENT, result)
         policy = result.get("policy_backtest", {})
         progress.info("  replenishment: %s", result.get("skipped") or (
             f"{result['to_order']:,} SKU x locations to order, {result['store_transfers']:,} store transfers, "
             f"{result['alerts']:,} alerts; policy backtest fill rate "
             f"{policy.get('order_up_to', {}).get('fill_rate')} vs {policy.get('last_week', {}).get('fill_rate')} "
             f"for reordering last week's sales"))
-        for name in REPLENISHMENT:
-            yield dg.MaterializeResult(asset_key=["marts", name], metadata={
-                "rows": counts[name], **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
-                                         for k, v in result.items()}})
+        yield from done
 
     return replenishment_plan
