@@ -3,6 +3,8 @@
 # installs it with apt when missing, starts the cluster when it is down. Idempotent.
 #   scripts/postgres.sh     -> prints the URL to use (postgresql+psycopg://smartmall:smartmall@127.0.0.1:5432/postgres)
 set -euo pipefail
+# stdout carries the URL alone (callers capture it): everything else the tools print goes to stderr
+exec 3>&1 1>&2
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sudo -u postgres sh -c "$*"; fi; }
@@ -19,7 +21,13 @@ if [ -z "${version:-}" ]; then
   cluster=main; status=down
 fi
 if [ "$status" != "online" ]; then
-  need_root pg_ctlcluster "$version" "$cluster" start
+  # the server must not hold our stdout open (3>&-); after an unclean stop the old server's children
+  # can hold the socket lock for a moment, so try a few times
+  for attempt in 1 2 3 4 5; do
+    need_root pg_ctlcluster "$version" "$cluster" start 3>&- && break
+    [ "$attempt" -lt 5 ] || { echo "could not start PostgreSQL $version/$cluster" >&2; exit 1; }
+    sleep 2
+  done
 fi
 for _ in $(seq 1 30); do
   as_postgres "psql -qAtc 'SELECT 1'" >/dev/null 2>&1 && break
@@ -32,4 +40,4 @@ DO $$ BEGIN
   END IF;
 END $$;
 SQL
-echo "postgresql+psycopg://smartmall:smartmall@127.0.0.1:5432/postgres"
+echo "postgresql+psycopg://smartmall:smartmall@127.0.0.1:5432/postgres" >&3
