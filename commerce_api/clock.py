@@ -10,5 +10,13 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """An aware datetime converted to naive UTC; a naive one is taken as UTC already."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    """An aware datetime converted to naive UTC; a naive one is taken as UTC already.
+
+    A moment within a day of the calendar's ends (0001-01-01 +00:01) has no UTC datetime: it is
+    clamped to the first or last one instead of failing (found by the schemathesis fuzz test)."""
+    if not moment.tzinfo:
+        return moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.min if moment.year == datetime.min.year else datetime.max

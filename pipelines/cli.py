@@ -209,6 +209,7 @@ def _where_to_look(settings: Settings) -> None:
         "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
         "  quarantined records: smartmall quarantine\n"
         "  model backtests:     smartmall evaluate\n"
+        "  recommendations:     smartmall sql \"SELECT * FROM marts.customer_recommendations WHERE rank <= 10 LIMIT 20\"\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
         "  the commerce API:    smartmall api create-key --role admin; smartmall api serve  (docs: http://127.0.0.1:8000/docs)\n"
     )

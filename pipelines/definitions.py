@@ -26,6 +26,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
     from pipelines.assets.demand import build_demand_assets, build_replenishment_assets
     from pipelines.assets.raw import build_raw_assets
+    from pipelines.assets.recommend import build_coupon_assets, build_recommendation_assets
     from pipelines.sensors import build_landing_sensor
 
     daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.first_feed_day())
@@ -33,7 +34,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         "refresh",
         selection=dg.AssetSelection.all(),
         description="Ingest the selected feed days, build every dbt model and run its tests, then train and "
-        "score the customer models, mine the basket rules and forecast demand.",
+        "score the customer models, mine the basket rules, forecast demand, train the recommenders and target coupons.",
     )
     ingest_job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"))
 
@@ -49,7 +50,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
                 basket_rules, build_demand_assets(settings),
-                build_replenishment_assets(settings)],
+                build_replenishment_assets(settings), build_recommendation_assets(settings),
+                build_coupon_assets(settings)],
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],

@@ -191,6 +191,7 @@ def _customers(rng, start: date, n_days: int, n: int, orders_per_day: float, cat
         "purchase_rate_per_day": rate,
         "promo_sensitivity": promo_sens,
         "preferred_channel": [CHANNELS[c] for c in channel_idx],
+        "favourite_category": [cat_names[c] for c in np.argmax(affinity, axis=1)],
     })
     arrays = dict(cust_rate=rate, cust_signup_day=signup_day, cust_churn_day=churn_day,
                   cust_affinity_cum=np.cumsum(affinity, axis=1), cust_channel=channel_idx,

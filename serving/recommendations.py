@@ -1,0 +1,140 @@
+"""In-process recommendation lookups with the business filters applied at serve time.
+
+``RecommendationIndex`` holds the marts ``customer_recommendations``, ``similar_items`` and
+``popular_items`` as integer arrays (SKU codes), so one lookup is a few numpy operations on at
+most 50 candidates: no database round trip. Filters are boolean masks over the SKU codes
+(``index.sku_mask(...)``): listed, visible in the channel, in stock at the customer's store or
+warehouse; the cart's SKUs are left out per call.
+
+Known customers get their own list (variant ``repeat`` or ``new``); guests and new customers get
+the cold-start path: items similar to what the session viewed, then what is popular in their
+region (and category).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+
+
+@dataclass
+class RecommendationIndex:
+    skus: np.ndarray  # code -> sku (object array)
+    code_of: dict[str, int]  # sku -> code
+    customer_row: dict[tuple[str, str], int]  # (customer_id, variant) -> row of ``lists``
+    lists: np.ndarray  # (rows, top_n) int32 SKU codes, best first, -1 padded
+    similar: np.ndarray  # (n_skus, similar_n) int32 SKU codes, -1 padded
+    popular: dict[tuple[str, str], np.ndarray]  # (region, category) -> SKU codes, most popular first
+    region_of: dict[str, str]  # customer_id -> region
+
+    @classmethod
+    def from_frames(cls, recommendations: pl.DataFrame, similar: pl.DataFrame, popular: pl.DataFrame,
+                    regions: pl.DataFrame | None = None, catalogue: pl.DataFrame | None = None) -> RecommendationIndex:
+        """Build from the marts' frames (see ``pipelines.recommend``); ``catalogue`` adds SKUs never recommended."""
+        names = [recommendations["sku"], similar["sku"], similar["similar_sku"], popular["sku"]]
+        if catalogue is not None:
+            names.append(catalogue["sku"])
+        skus = pl.concat([n.cast(pl.Utf8) for n in names]).unique().sort()
+        codes = pl.DataFrame({"sku": skus, "code": np.arange(len(skus), dtype=np.int32)})
+
+        def grid(frame: pl.DataFrame, key: list[str], item: str) -> tuple[pl.DataFrame, np.ndarray]:
+            frame = frame.join(codes.rename({"sku": item}), on=item)
+            keys = frame.select(key).unique(maintain_order=True).sort(key).with_row_index("row")
+            frame = frame.join(keys, on=key)
+            width = int(frame["rank"].max()) if len(frame) else 0
+            out = np.full((len(keys), width), -1, dtype=np.int32)
+            out[frame["row"].to_numpy(), frame["rank"].to_numpy() - 1] = frame["code"].to_numpy()
+            return keys, out
+
+        rec_keys, lists = grid(recommendations, ["customer_id", "variant"], "sku")
+        sim_keys, sim_grid = grid(similar, ["sku"], "similar_sku")
+        similar_by_code = np.full((len(skus), sim_grid.shape[1]), -1, dtype=np.int32)
+        sim_codes = sim_keys.join(codes, on="sku")
+        similar_by_code[sim_codes["code"].to_numpy()] = sim_grid[sim_codes["row"].to_numpy()]
+        pop_keys, pop_grid = grid(popular, ["region", "category"], "sku")
+        popular_lists = {(r, c): row[row >= 0] for (r, c), row in zip(pop_keys.select("region", "category").iter_rows(),
+                                                                        pop_grid, strict=True)}
+        return cls(
+            skus=skus.to_numpy().astype(object), code_of=dict(zip(skus.to_list(), range(len(skus)), strict=True)),
+            customer_row={(c, v): r for r, c, v in rec_keys.select("row", "customer_id", "variant").iter_rows()},
+            lists=lists, similar=similar_by_code, popular=popular_lists,
+            region_of=dict(regions.select("customer_id", "region").iter_rows()) if regions is not None else {},
+        )
+
+    @classmethod
+    def from_warehouse(cls, path: str) -> RecommendationIndex:
+        """Read the marts from the DuckDB warehouse (read-only)."""
+        with duckdb.connect(path, read_only=True) as con:
+            return cls.from_frames(
+                con.sql("SELECT customer_id, variant, rank, sku FROM marts.customer_recommendations").pl(),
+                con.sql("SELECT sku, rank, similar_sku FROM marts.similar_items").pl(),
+                con.sql("SELECT region, category, rank, sku FROM marts.popular_items").pl(),
+                con.sql("SELECT customer_id, coalesce(region, 'unknown') AS region FROM marts.dim_customer").pl(),
+                con.sql("SELECT sku FROM marts.dim_product").pl(),
+            )
+
+    # ------------------------------------------------------------ filters
+
+    def sku_mask(self, allowed_skus: Iterable[str] | None = None, blocked_skus: Iterable[str] = ()) -> np.ndarray:
+        """Boolean mask over SKU codes: True where a SKU may be shown. ``allowed_skus`` (e.g. listed,
+        visible in the channel and in stock at the location) restricts; ``blocked_skus`` removes."""
+        if allowed_skus is None:
+            mask = np.ones(len(self.skus), dtype=bool)
+        else:
+            mask = np.zeros(len(self.skus), dtype=bool)
+            mask[self.codes(allowed_skus)] = True
+        mask[self.codes(blocked_skus)] = False
+        return mask
+
+    def codes(self, skus: Iterable[str]) -> np.ndarray:
+        """SKU codes of the SKUs this index knows (unknown SKUs are left out)."""
+        return np.fromiter((c for c in map(self.code_of.get, skus) if c is not None), dtype=np.int64)
+
+    # ------------------------------------------------------------ lookups
+
+    def recommend(self, customer_id: str | None, n: int = 10, *, variant: str = "repeat",
+                  mask: np.ndarray | None = None, cart: Iterable[str] = (), session_skus: Iterable[str] = (),
+                  region: str | None = None, category: str | None = None) -> list[str]:
+        """Up to ``n`` SKUs for the customer, best first, passing ``mask`` and not in ``cart``."""
+        cart_codes = self.codes(cart)
+        row = self.customer_row.get((customer_id, variant)) if customer_id is not None else None
+        picked = self._take(self.lists[row], n, mask, cart_codes) if row is not None else np.empty(0, np.int64)
+        if len(picked) < n:  # cold start or a list emptied by the filters
+            region = region or self.region_of.get(customer_id or "", "all")
+            picked = self._fill(picked, n, mask, cart_codes, self.codes(session_skus), region, category)
+        return self.skus[picked].tolist()
+
+    def similar_to(self, sku: str, n: int = 10, mask: np.ndarray | None = None) -> list[str]:
+        code = self.code_of.get(sku)
+        if code is None:
+            return []
+        return self.skus[self._take(self.similar[code], n, mask, np.array([code]))].tolist()
+
+    def _take(self, row: np.ndarray, n: int, mask: np.ndarray | None, exclude: np.ndarray) -> np.ndarray:
+        row = row[row >= 0]
+        keep = np.ones(len(row), dtype=bool) if mask is None else mask[row]
+        if len(exclude):
+            keep &= ~np.isin(row, exclude)
+        return row[keep][:n]
+
+    def _fill(self, picked: np.ndarray, n: int, mask: np.ndarray | None, cart: np.ndarray, session: np.ndarray,
+              region: str, category: str | None) -> np.ndarray:
+        sources = []
+        if len(session):
+            sources.append(self.similar[session].T.ravel())  # the neighbours of every viewed SKU, rank by rank
+        for key in ((region, category or "all"), (region, "all"), ("all", category or "all"), ("all", "all")):
+            if key in self.popular:
+                sources.append(self.popular[key])
+        exclude = np.concatenate([cart, picked, session]).astype(np.int64)
+        for source in sources:
+            more = self._take(source, n - len(picked), mask, exclude)
+            more = more[np.sort(np.unique(more, return_index=True)[1])]  # first occurrence order, no repeats
+            picked = np.concatenate([picked, more[: n - len(picked)]]).astype(np.int64)
+            if len(picked) >= n:
+                break
+            exclude = np.concatenate([exclude, more])
+        return picked
