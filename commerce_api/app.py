@@ -20,7 +20,15 @@ from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
 from commerce_api.migrate import upgrade
 from commerce_api.payments import Payments, SimulatedProvider
-from commerce_api.routes import catalogue, customers, integrations, inventory, locations, orders
+from commerce_api.routes import (
+    catalogue,
+    customers,
+    integrations,
+    inventory,
+    locations,
+    orders,
+    recommendations,
+)
 from commerce_api.settings import ApiSettings
 from commerce_api.sweeper import sweep_expired
 
@@ -64,12 +72,13 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
 
     app = FastAPI(title="smartmall commerce API", version="0.1.0", lifespan=lifespan,
                   description="Catalogue, three-level inventory with reservations, orders, payments, after-sale, "
-                              "till lookups and event intake. Amounts are integers in minor units (fen / cents). "
+                              "till lookups, personalised recommendations and event intake. Amounts are integers "
+                              "in minor units (fen / cents). "
                               "Authenticate with `Authorization: Bearer <API key>`.")
     app.state.services = build_services(settings)
     app.state.sessions = app.state.services.sessions
     errors.install(app)
-    for module in (catalogue, locations, inventory, customers, orders, integrations):
+    for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"])

@@ -13,12 +13,40 @@ region (and category).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
+
+# the marts (and columns) a serving process needs, as files: DuckDB lets one process write the
+# warehouse, so readers such as the commerce API read this snapshot instead
+SNAPSHOT_FILES = {
+    "customer_recommendations": "SELECT customer_id, variant, rank, sku FROM marts.customer_recommendations",
+    "similar_items": "SELECT sku, rank, similar_sku FROM marts.similar_items",
+    "popular_items": "SELECT region, category, rank, sku FROM marts.popular_items",
+    "customer_regions": "SELECT customer_id, coalesce(region, 'unknown') AS region FROM marts.dim_customer",
+}
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Write ``SNAPSHOT_FILES`` from the warehouse into ``folder``, replacing it whole (readers see the
+    old snapshot or the new one, never half of each)."""
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, sql in SNAPSHOT_FILES.items():
+        con.execute(f"COPY ({sql}) TO '{staging / name}.parquet' (FORMAT parquet)")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -33,11 +61,9 @@ class RecommendationIndex:
 
     @classmethod
     def from_frames(cls, recommendations: pl.DataFrame, similar: pl.DataFrame, popular: pl.DataFrame,
-                    regions: pl.DataFrame | None = None, catalogue: pl.DataFrame | None = None) -> RecommendationIndex:
-        """Build from the marts' frames (see ``pipelines.recommend``); ``catalogue`` adds SKUs never recommended."""
+                    regions: pl.DataFrame | None = None) -> RecommendationIndex:
+        """Build from the marts' frames (see ``pipelines.recommend``)."""
         names = [recommendations["sku"], similar["sku"], similar["similar_sku"], popular["sku"]]
-        if catalogue is not None:
-            names.append(catalogue["sku"])
         skus = pl.concat([n.cast(pl.Utf8) for n in names]).unique().sort()
         codes = pl.DataFrame({"sku": skus, "code": np.arange(len(skus), dtype=np.int32)})
 
@@ -69,13 +95,17 @@ class RecommendationIndex:
     def from_warehouse(cls, path: str) -> RecommendationIndex:
         """Read the marts from the DuckDB warehouse (read-only)."""
         with duckdb.connect(path, read_only=True) as con:
-            return cls.from_frames(
-                con.sql("SELECT customer_id, variant, rank, sku FROM marts.customer_recommendations").pl(),
-                con.sql("SELECT sku, rank, similar_sku FROM marts.similar_items").pl(),
-                con.sql("SELECT region, category, rank, sku FROM marts.popular_items").pl(),
-                con.sql("SELECT customer_id, coalesce(region, 'unknown') AS region FROM marts.dim_customer").pl(),
-                con.sql("SELECT sku FROM marts.dim_product").pl(),
-            )
+            return cls._from_named({name: con.sql(sql).pl() for name, sql in SNAPSHOT_FILES.items()})
+
+    @classmethod
+    def from_snapshot(cls, folder: Path) -> RecommendationIndex:
+        """Read the parquet snapshot the pipeline writes (``write_snapshot``)."""
+        return cls._from_named({name: pl.read_parquet(Path(folder) / f"{name}.parquet") for name in SNAPSHOT_FILES})
+
+    @classmethod
+    def _from_named(cls, frames: dict[str, pl.DataFrame]) -> RecommendationIndex:
+        return cls.from_frames(frames["customer_recommendations"], frames["similar_items"], frames["popular_items"],
+                               frames["customer_regions"])
 
     # ------------------------------------------------------------ filters
 

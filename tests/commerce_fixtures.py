@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import polars as pl
 import psycopg
 import pytest
 import uvicorn
@@ -89,7 +90,21 @@ class World:
 
 
 def _settings(url: str, tmp: Path, **overrides) -> ApiSettings:
-    return ApiSettings(database_url=url, landing=tmp / "landing", **overrides)
+    return ApiSettings(**{"database_url": url, "landing": tmp / "landing",
+                          "recommendations_dir": tmp / "serving" / "recommendations", **overrides})
+
+
+def write_recommendation_snapshot(folder: Path) -> None:
+    """What ``serving.recommendations.write_snapshot`` writes, for known lists over the seeded catalogue."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"customer_id": ["C1"] * 4, "variant": ["repeat"] * 4, "rank": [1, 2, 3, 4],
+                  "sku": ["MILK-1L", "CASE-BLK", "PHONE-WHT-256", "PHONE-BLK-128"]}
+                 ).write_parquet(folder / "customer_recommendations.parquet")
+    pl.DataFrame({"sku": ["PHONE-BLK-128", "PHONE-BLK-128"], "rank": [1, 2], "similar_sku": ["CASE-BLK", "MILK-1L"]}
+                 ).write_parquet(folder / "similar_items.parquet")
+    pl.DataFrame({"region": ["east", "all"], "category": ["all", "all"], "rank": [1, 1],
+                  "sku": ["PHONE-WHT-256", "PHONE-BLK-128"]}).write_parquet(folder / "popular_items.parquet")
+    pl.DataFrame({"customer_id": ["C1"], "region": ["east"]}).write_parquet(folder / "customer_regions.parquet")
 
 
 def seed_world(w: World) -> None:
@@ -141,6 +156,7 @@ def make_world(url: str, tmp: Path, **overrides) -> World:
     client = TestClient(app)
     w = World(client, app)
     seed_world(w)
+    write_recommendation_snapshot(w.services.settings.recommendations_dir)
     return w
 
 

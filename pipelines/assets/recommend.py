@@ -29,7 +29,8 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
     def recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Backtest the re-ranker against its baselines, then train on all history and score."""
         with duckdb.get_connection() as con:
-            result = recommend.build_recommendations_or_skip(con, Registry(settings.registry))
+            result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
+                                                             settings.home / "serving" / "recommendations")
             counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0] for name in OUTPUTS}
         progress.info("  recommendations: %s", result.get("skipped") or (
             f"{result['customers']:,} customers; backtest NDCG@10 "

@@ -1,0 +1,113 @@
+"""Personalised recommendations, filtered at serve time by this database's truth.
+
+The lists come from the pipeline's parquet snapshot (``serving.recommendations``), loaded once and
+reloaded when the pipeline writes a new one. What may be shown is decided here, on the request, from
+the commerce database: the SKU and its product are listed, the SKU is visible in the caller's
+channel, there is stock available at the location (the customer's home store unless one is given)
+or at the warehouse above it, and it is not in the cart.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from commerce_api.deps import Caller, Ident, Svc
+from commerce_api.errors import ApiError, not_found
+from commerce_api.schema import Customer, Location, Product, Sku, StockLevel
+from serving.recommendations import RecommendationIndex
+
+router = APIRouter(tags=["recommendations"])
+CANDIDATES = 50  # looked up per request before the filters
+Channel = Literal["mini_program", "app", "h5", "store_pos", "self_checkout", "live_stream", "community_group",
+                  "marketplace", "online"]
+SkuList = Annotated[list[Ident], Query(max_length=100)]
+
+_lock = threading.Lock()
+_loaded: dict[Path, tuple[float, RecommendationIndex]] = {}
+
+
+def _index(folder: Path) -> RecommendationIndex:
+    """The snapshot's index, reloaded when the pipeline has written a newer one."""
+    marker = folder / "customer_recommendations.parquet"
+    if not marker.exists():
+        raise ApiError(503, "not_ready", "recommendations are not built yet: run the pipeline ('smartmall run')")
+    stamp = marker.stat().st_mtime
+    with _lock:
+        cached = _loaded.get(folder)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, RecommendationIndex.from_snapshot(folder))
+            _loaded[folder] = cached
+        return cached[1]
+
+
+def _showable(session, skus: list[str], channel: str | None, location_id: str | None) -> set[str]:
+    """The SKUs of ``skus`` that are listed, visible in ``channel`` and in stock at the location or its parent."""
+    rows = session.execute(select(Sku.sku, Sku.visible_channels).join(Product, Product.id == Sku.product_id)
+                           .where(Sku.sku.in_(skus), Sku.listed, Product.listed)).all()
+    ok = {sku for sku, visible in rows if channel is None or visible is None or channel in visible}
+    if location_id is None or not ok:
+        return ok
+    location = session.get(Location, location_id)
+    if location is None:
+        raise not_found("location", location_id)
+    places = [location_id] + ([location.parent_id] if location.parent_id else [])
+    pools = ["shared"] + ([channel] if channel else [])
+    in_stock = session.execute(select(StockLevel.sku).where(
+        StockLevel.sku.in_(ok), StockLevel.location_id.in_(places), StockLevel.pool.in_(pools),
+        StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated > 0)).scalars()
+    return set(in_stock)
+
+
+def _answer(svc, customer_id: str | None, region: str | None, location_id: str | None, n: int, variant: str,
+            channel: str | None, cart: list[str], viewed: list[str]) -> dict:
+    index = _index(svc.settings.recommendations_dir)
+    personal = customer_id is not None and (customer_id, variant) in index.customer_row
+    candidates = index.recommend(customer_id, CANDIDATES, variant=variant, cart=cart, session_skus=viewed,
+                                 region=region)
+    with svc.sessions() as s:
+        showable = _showable(s, candidates, channel, location_id)
+    items = [sku for sku in candidates if sku in showable][:n]
+    return {"customer_id": customer_id, "variant": variant, "source": "personal" if personal else "cold_start",
+            "channel": channel, "location_id": location_id, "items": items}
+
+
+@router.get("/customers/{customer_id}/recommendations")
+def customer_recommendations(
+    customer_id: Ident, who: Caller, svc: Svc,
+    n: Annotated[int, Query(ge=1, le=CANDIDATES)] = 10,
+    variant: Literal["repeat", "new"] = "repeat",
+    channel: Channel | None = None,
+    location_id: Annotated[Ident | None, Query(description="default: the customer's home store")] = None,
+    cart: SkuList = [],  # noqa: B006 - FastAPI copies query defaults
+    viewed: SkuList = [],  # noqa: B006
+) -> dict:
+    """Top ``n`` SKUs for a member: ``repeat`` lets them re-buy, ``new`` shows only what they never bought.
+    Members without a list of their own get the cold start (similar to ``viewed``, popular in their region)."""
+    who.require("shopper", "service", "marketer", "store_staff")
+    who.check_customer(customer_id)
+    with svc.sessions() as s:
+        customer = s.get(Customer, customer_id)
+        if customer is None:
+            raise not_found("customer", customer_id)
+        region, home = customer.region, customer.home_store_id
+    return _answer(svc, customer_id, region, location_id or home, n, variant, channel, cart, viewed)
+
+
+@router.get("/recommendations")
+def guest_recommendations(
+    who: Caller, svc: Svc,
+    n: Annotated[int, Query(ge=1, le=CANDIDATES)] = 10,
+    region: Ident | None = None,
+    channel: Channel | None = None,
+    location_id: Ident | None = None,
+    cart: SkuList = [],  # noqa: B006
+    viewed: SkuList = [],  # noqa: B006
+) -> dict:
+    """Recommendations for a guest: items similar to what the session ``viewed``, then popular in the region."""
+    who.require("shopper", "service", "marketer", "store_staff")
+    return _answer(svc, None, region, location_id, n, "repeat", channel, cart, viewed)
