@@ -30,6 +30,7 @@ MARTS = [
     "customer_rfm", "customer_value", "customer_churn_risk", "winback_list", "customer_tags", "customer_profile",
     "association_rules", "frequently_bought_together", "forecasts", "forecasts_daily", "forecast_hierarchy",
     "replenishment_suggestions", "transfer_suggestions", "stock_alerts", "inventory_health", "inventory_health_summary",
+    "customer_recommendations", "similar_items", "popular_items", "coupon_recommendations",
 ]
 
 

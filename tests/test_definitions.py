@@ -30,6 +30,8 @@ def test_graph_has_raw_assets_marts_and_checks(settings):
     assert {f"raw/{t}" for t in ("transactions", "events", "iot_readings", "inventory_movements",
                                  "products", "customers", "stores")} <= keys
     assert {f"marts/{m}" for m in MARTS} <= keys
+    assert {f"marts/{m}" for m in ("customer_recommendations", "similar_items", "popular_items",
+                                   "coupon_recommendations")} <= keys
     checks = {c.name for c in graph.asset_check_keys}
     assert {"quarantine_share", "great_expectations"} <= checks
     assert any(name.startswith("unique_fct_orders_order_id") for name in checks)  # dbt tests as checks
