@@ -6,7 +6,7 @@ Order Completed); browsing sessions drop off along the funnel and never complete
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import polars as pl
@@ -120,9 +120,10 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
     fav_cat = np.argmax(world.cust_affinity_cum[np.maximum(cust[s], 0)] > rng.random(len(ev))[:, None], axis=1)
     day_s = day.isoformat()
     return _frame({
-        "event_id": [f"ev-{day_s}-{i:07d}" for i in range(len(ev))],
+        "event_id": pl.select(pl.format("ev-{}-{}", pl.lit(day_s),
+                                        pl.int_range(len(ev)).cast(pl.Utf8).str.zfill(7))).to_series(),
         "event": name,
-        "occurred_at": [f"{day_s} {a // 3600:02d}:{a % 3600 // 60:02d}:{a % 60:02d}" for a in at],
+        "occurred_at": clock_strings(day, at),
         "anonymous_id": np.where(member, np.char.add("anon-", cust_ids[cust[s]].astype(str)),
                                  np.char.add(f"anon-{t}-", s.astype(str))),
         "user_id": np.where(member & (rng.random(len(ev)) < 0.9), cust_ids[cust[s]], None),
@@ -138,6 +139,13 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
         "promotion_id": np.where(np.char.startswith(name.astype(str), "Promotion"),
                                  np.char.add("PR", np.char.zfill(promo_pick.astype(str), 5)), None),
     }).with_columns(pl.col("revenue").fill_nan(None))
+
+
+def clock_strings(day: date, seconds: np.ndarray) -> pl.Series:
+    """'YYYY-MM-DD HH:MM:SS' for each of ``seconds`` after midnight of ``day`` (0..86399), in one pass."""
+    midnight = datetime.combine(day, datetime.min.time())
+    return pl.select((pl.lit(midnight) + pl.duration(seconds=pl.Series(seconds, dtype=pl.Int64)))
+                     .dt.strftime("%Y-%m-%d %H:%M:%S")).to_series()
 
 
 def _frame(columns: dict) -> pl.DataFrame:

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from data.synthetic.calendar import days
-from data.synthetic.events import day_events
+from data.synthetic.events import clock_strings, day_events
 from data.synthetic.inventory import Inventory
 from data.synthetic.iot import RFID_CATEGORIES, SMART_SHELF_SHARE, day_iot
 from data.synthetic.orders import PROMO_ELASTICITY, day_orders, is_online, promo_discounts
@@ -181,7 +181,7 @@ def _transactions(lines: pl.DataFrame, day_s: str, cust_ids, sku_ids, loc_ids) -
         sku=pl.Series(sku_ids[lines["sku"].to_numpy()].tolist(), dtype=pl.Utf8),
         quantity="quantity",
         unit_price="unit_price",
-        ordered_at=pl.Series([f"{day_s} {s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" for s in secs]),
+        ordered_at=clock_strings(date.fromisoformat(day_s), secs),
         store_id=pl.Series(loc_ids[lines["location"].to_numpy()].tolist(), dtype=pl.Utf8),
         channel=pl.Series(np.array(CHANNELS)[lines["channel"].to_numpy()].tolist(), dtype=pl.Utf8),
         discount_amount="discount_amount",
