@@ -57,6 +57,8 @@ def monthly_offers(purchases: pl.DataFrame, starts: list[datetime]) -> pl.DataFr
 
 def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     share = float(os.environ.get("SMARTMALL_COUPON_SEND_SHARE", "0.2"))
+    if not 0 < share <= 1:
+        raise ValueError(f"SMARTMALL_COUPON_SEND_SHARE must be a share in (0, 1], got {share}")
     purchases = con.sql("""SELECT customer_id, sku, order_id, ordered_at, CAST(net_revenue AS DOUBLE) AS net_revenue,
                                   coupon_code, coupon_code IS NOT NULL AS coupon_used
                            FROM marts.fct_order_lines WHERE customer_id IS NOT NULL AND quantity > 0""").pl()
