@@ -16,9 +16,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from models.interactions import build_interactions, relevant_after
+from models.interactions import Interactions, build_interactions, relevant_after
 from models.ranking_metrics import ranking_metrics
 from models.recommend import (
+    BaseModels,
     RecommenderConfig,
     candidates,
     fit_bare_baselines,
@@ -31,6 +32,7 @@ from models.recommend import (
 
 MODEL_NAME = "smartmall_reranker"
 VARIANTS = ("new", "repeat")
+BASELINES = ("popularity", "repeat_buy", "implicit_als", "implicit_item_knn")  # repeat_buy only with repeats
 
 
 @dataclass
@@ -60,6 +62,17 @@ class RecommenderBacktest:
         }
 
 
+def baseline_top_k(name: str, inter: Interactions, bare: BaseModels, users: np.ndarray, k: int,
+                   new_only: bool) -> np.ndarray:
+    """The top ``k`` of one of ``BASELINES`` for ``users``; ``bare`` from ``fit_bare_baselines``."""
+    if name == "repeat_buy":
+        return repeat_buy_top_k(inter, users, k)
+    if name == "popularity":
+        return popularity_top_k(inter, users, k, new_only)
+    model = {"implicit_als": bare.als, "implicit_item_knn": bare.knn}[name]
+    return implicit_top_k(model, inter.purchases, users, k, new_only)
+
+
 def backtest(purchases: pl.DataFrame, cutoff: datetime, end: datetime, config: RecommenderConfig | None = None,
              k: int = 10, events: pl.DataFrame | None = None, item_category: pl.DataFrame | None = None,
              variants: tuple[str, ...] = VARIANTS) -> RecommenderBacktest:
@@ -69,8 +82,7 @@ def backtest(purchases: pl.DataFrame, cutoff: datetime, end: datetime, config: R
     window = end - cutoff
     t0 = time.perf_counter()
     inter = build_interactions(purchases, cutoff, events, config.weights)
-    counts = build_interactions(purchases, cutoff)  # the baselines see plain purchase counts
-    bare = fit_bare_baselines(counts.purchases, config.seed)
+    bare = fit_bare_baselines(inter.purchases, config.seed)  # plain purchase counts, browsing left out
     base = fit_base_models(inter.matrix, config)
     result.seconds["base_models"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()
@@ -81,13 +93,8 @@ def backtest(purchases: pl.DataFrame, cutoff: datetime, end: datetime, config: R
         relevant = relevant_after(purchases, inter, end, new_only)
         users = np.flatnonzero(np.diff(relevant.indptr) > 0)
         rel = relevant[users]
-        lists = {
-            "popularity": popularity_top_k(counts, users, k, new_only),
-            "implicit_als": implicit_top_k(bare.als, counts.purchases, users, k, new_only),
-            "implicit_item_knn": implicit_top_k(bare.knn, counts.purchases, users, k, new_only),
-        }
-        if not new_only:
-            lists["repeat_buy"] = repeat_buy_top_k(counts, users, k)
+        lists = {name: baseline_top_k(name, inter, bare, users, k, new_only)
+                 for name in BASELINES if name != "repeat_buy" or not new_only}
         cand = candidates(inter, base, users, config, new_only, item_category)
         lists[MODEL_NAME] = rerankers[variant].top_k(cand, users, k)
         result.metrics[variant] = {name: {m: round(v, 5) for m, v in ranking_metrics(top, rel, k).items()}

@@ -26,11 +26,8 @@ from models.recommend import (
     candidates,
     fit_bare_baselines,
     fit_base_models,
-    implicit_top_k,
-    popularity_top_k,
-    repeat_buy_top_k,
 )
-from models.recommend_backtest import MODEL_NAME, VARIANTS, backtest
+from models.recommend_backtest import MODEL_NAME, VARIANTS, backtest, baseline_top_k
 from pipelines.marts import write_mart
 from serving.recommendations import write_snapshot
 from serving.registry import Registry
@@ -85,16 +82,6 @@ def load(con: duckdb.DuckDBPyConnection) -> RecommendData:
     return RecommendData(purchases, events if not events.is_empty() else None, catalogue, regions, as_of)
 
 
-def _baseline_lists(name: str, inter: Interactions, base: BaseModels, users: np.ndarray, k: int,
-                    new_only: bool) -> np.ndarray:
-    if name == "repeat_buy":
-        return repeat_buy_top_k(inter, users, k)
-    if name == "popularity":
-        return popularity_top_k(inter, users, k, new_only)
-    model = base.als if name == "implicit_als" else base.knn
-    return implicit_top_k(model, inter.purchases, users, k, new_only)
-
-
 def _long(inter: Interactions, users: np.ndarray, top: np.ndarray, scores: np.ndarray, variant: str,
           scored_with: str, as_of: datetime) -> pl.DataFrame:
     """(users x k) item grid -> one row per (customer, rank)."""
@@ -137,9 +124,8 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, data: RecommendData, r
                 top, score = reranker.top_k(cand, chunk, TOP_N, with_scores=True)
                 frames.append(_long(inter, chunk, top, score, variant, MODEL_NAME, data.as_of))
         else:  # the baselines see plain purchase counts, as in the backtest
-            counts = build_interactions(data.purchases, data.as_of)
-            bare = fit_bare_baselines(counts.purchases, config.seed)
-            top = _baseline_lists(serve[variant], counts, bare, users, TOP_N, new_only)
+            bare = fit_bare_baselines(inter.purchases, config.seed)
+            top = baseline_top_k(serve[variant], inter, bare, users, TOP_N, new_only)
             score = np.where(top >= 0, 1.0 / np.arange(1, TOP_N + 1), 0.0)
             frames.append(_long(inter, users, top, score, variant, serve[variant], data.as_of))
     recs = pl.concat(frames)

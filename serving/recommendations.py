@@ -92,18 +92,9 @@ class RecommendationIndex:
         )
 
     @classmethod
-    def from_warehouse(cls, path: str) -> RecommendationIndex:
-        """Read the marts from the DuckDB warehouse (read-only)."""
-        with duckdb.connect(path, read_only=True) as con:
-            return cls._from_named({name: con.sql(sql).pl() for name, sql in SNAPSHOT_FILES.items()})
-
-    @classmethod
     def from_snapshot(cls, folder: Path) -> RecommendationIndex:
         """Read the parquet snapshot the pipeline writes (``write_snapshot``)."""
-        return cls._from_named({name: pl.read_parquet(Path(folder) / f"{name}.parquet") for name in SNAPSHOT_FILES})
-
-    @classmethod
-    def _from_named(cls, frames: dict[str, pl.DataFrame]) -> RecommendationIndex:
+        frames = {name: pl.read_parquet(Path(folder) / f"{name}.parquet") for name in SNAPSHOT_FILES}
         return cls.from_frames(frames["customer_recommendations"], frames["similar_items"], frames["popular_items"],
                                frames["customer_regions"])
 
