@@ -76,5 +76,23 @@ def prepare_environment(settings: Settings) -> None:
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():  # local run storage in this folder; no usage statistics sent
-        config.write_text("telemetry:\n  enabled: false\n")
+    # our own file is kept current; a dagster.yaml someone else wrote is left alone
+    if not config.exists() or config.read_text().startswith(DAGSTER_YAML_MARK):
+        config.write_text(dagster_yaml(dagster_home))
+
+
+DAGSTER_YAML_MARK = "# written by smartmall"
+
+
+def dagster_yaml(dagster_home: Path) -> str:
+    """Local run storage in this folder (the stock layout), a faster event log, no usage statistics."""
+    return (
+        f"{DAGSTER_YAML_MARK} (pipelines.settings.prepare_environment); edit the first line away to keep your own\n"
+        "event_log_storage:\n"
+        "  module: pipelines.dagster_storage\n"
+        "  class: FastSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {dagster_home / 'history' / 'runs'}\n"
+        "telemetry:\n"
+        "  enabled: false\n"
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,11 @@ def small_landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_home(tmp_path_factory, small_landing) -> Path:
-    """A SMARTMALL_HOME whose warehouse was built from the small scale by ``smartmall run``."""
+    """A SMARTMALL_HOME built by the README's main job, ``smartmall demo``, at the small scale
+    (the same seed as ``small_landing``, so its landing folder holds the same files)."""
     home = tmp_path_factory.mktemp("small_home")
-    shutil.copytree(small_landing, home / "landing")
-    run_cli(home, "run")
+    out = run_cli(home, "demo", "--scale", "small", "--seed", "7").stdout
+    assert "Pipeline succeeded" in out and "Where to look next" in out, out
+    assert sorted(p.relative_to(home / "landing") for p in (home / "landing").rglob("*.parquet")) == \
+        sorted(p.relative_to(small_landing) for p in small_landing.rglob("*.parquet"))
     return home

@@ -58,17 +58,13 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
     reach_checkout = buys | (reach_add & (rng.random(n) < P_CHECKOUT))
     reach_payment = buys | (reach_checkout & (rng.random(n) < P_PAYMENT))
 
-    # event rows as (session, step rank, event name, sku)
-    parts: list[pl.DataFrame] = []
+    # event rows as (session, step rank, event name, sku): numpy parts, one frame at the end
+    parts: list[tuple[np.ndarray, float, str, np.ndarray | None]] = []
 
     def add(mask_or_idx: np.ndarray, step: float, name: str, sku: np.ndarray | None = None) -> None:
         idx = np.flatnonzero(mask_or_idx) if mask_or_idx.dtype == bool else mask_or_idx
-        if len(idx) == 0:
-            return
-        parts.append(pl.DataFrame({
-            "session": idx, "step": np.full(len(idx), step), "event": name,
-            "sku": sku if sku is not None else np.full(len(idx), -1),
-        }, schema={"session": pl.Int64, "step": pl.Float64, "event": pl.Utf8, "sku": pl.Int64}))
+        if len(idx):
+            parts.append((idx, step, name, sku))
 
     add(rng.random(n) < 0.45, 0, "Products Searched")
     add(rng.random(n) < 0.6, 1, "Product List Viewed")
@@ -98,11 +94,22 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
     add(reach_payment, 7, "Payment Info Entered")
     add(buys, 8, "Order Completed")
 
-    ev = pl.concat(parts).sort("session", "step")
-    ev = ev.with_columns(pos=pl.int_range(pl.len()).over("session"), n_in=pl.len().over("session"))
-    gap = rng.integers(8, 75, len(ev))
-    s = ev["session"].to_numpy()
-    at = (end[s] - (ev["n_in"].to_numpy() - 1 - ev["pos"].to_numpy()) * gap).clip(0, 86399)
+    names = [p[2] for p in parts]
+    session = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    step = np.concatenate([np.full(len(p[0]), p[1]) for p in parts])
+    name_code = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
+    sku_all = np.concatenate([p[3] if p[3] is not None else np.full(len(p[0]), -1) for p in parts]).astype(np.int64)
+    order = np.lexsort((step, session))  # by session, then funnel step; stable within a step
+    s, sku_i = session[order], sku_all[order]
+    name = np.array(names, dtype=object)[name_code[order]]
+    # position of each event in its session and the session's event count
+    first = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    counts = np.diff(np.r_[first, len(s)])
+    pos = np.arange(len(s)) - np.repeat(first, counts)
+    n_in = np.repeat(counts, counts)
+    n_ev = len(s)
+    gap = rng.integers(8, 75, n_ev)
+    at = (end[s] - (n_in - 1 - pos) * gap).clip(0, 86399)
     sku_ids = np.array(world.products["sku"].to_list() + [None], dtype=object)
     cust_ids = np.array(world.customers["customer_id"].to_list() + [None], dtype=object)
     devices = np.array([rng.choice(DEVICES[CHANNELS[c]]) for c in range(len(CHANNELS))], dtype=object)
@@ -113,20 +120,18 @@ def day_events(world: World, rng: np.random.Generator, t: int, day: date, lines:
     order_ids = np.array((orders["order_id"].to_list() if n_buy else []) + [None] * (n - n_buy), dtype=object)
     revenue = np.concatenate([orders["revenue"].round(2).to_numpy() if n_buy else np.array([]), np.full(n - n_buy, np.nan)])
     coupons = np.array((orders["coupon_code"].to_list() if n_buy else []) + [None] * (n - n_buy), dtype=object)
-    name = ev["event"].to_numpy()
-    sku_i = ev["sku"].to_numpy()
     promo_ids = np.flatnonzero(promo_active)
-    promo_pick = rng.choice(promo_ids, len(ev)) if len(promo_ids) else np.zeros(len(ev), int)
-    fav_cat = np.argmax(world.cust_affinity_cum[np.maximum(cust[s], 0)] > rng.random(len(ev))[:, None], axis=1)
+    promo_pick = rng.choice(promo_ids, n_ev) if len(promo_ids) else np.zeros(n_ev, int)
+    fav_cat = np.argmax(world.cust_affinity_cum[np.maximum(cust[s], 0)] > rng.random(n_ev)[:, None], axis=1)
     day_s = day.isoformat()
     return _frame({
         "event_id": pl.select(pl.format("ev-{}-{}", pl.lit(day_s),
-                                        pl.int_range(len(ev)).cast(pl.Utf8).str.zfill(7))).to_series(),
+                                        pl.int_range(n_ev).cast(pl.Utf8).str.zfill(7))).to_series(),
         "event": name,
         "occurred_at": clock_strings(day, at),
         "anonymous_id": np.where(member, np.char.add("anon-", cust_ids[cust[s]].astype(str)),
                                  np.char.add(f"anon-{t}-", s.astype(str))),
-        "user_id": np.where(member & (rng.random(len(ev)) < 0.9), cust_ids[cust[s]], None),
+        "user_id": np.where(member & (rng.random(n_ev) < 0.9), cust_ids[cust[s]], None),
         "session_id": np.char.add(f"s{t:04d}-", s.astype(str)),
         "channel": np.array(CHANNELS, dtype=object)[channel[s]],
         "device": device_pick[s],

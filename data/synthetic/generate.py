@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from data.synthetic.calendar import days
 from data.synthetic.events import clock_strings, day_events
@@ -84,75 +86,78 @@ def generate(out: Path, scale: str | Scale = "small", seed: int = 42, dirty_rate
     counts: dict[str, int] = defaultdict(int)
     dirty: list[pl.DataFrame] = []
     started = time.perf_counter()
+    writer = _BackgroundWriter()
+    try:
+        for t, day in enumerate(days(sc.start, sc.days)):
+            day_s = day.isoformat()
+            moves = inv.opening_balance() if t == 0 else []
+            moves += inv.receive_arrivals(t)
+            shelf_before_sales = inv.on_hand.copy()
 
-    for t, day in enumerate(days(sc.start, sc.days)):
-        day_s = day.isoformat()
-        moves = inv.opening_balance() if t == 0 else []
-        moves += inv.receive_arrivals(t)
-        shelf_before_sales = inv.on_hand.copy()
+            candidates = day_orders(world, rng, t, day)
+            lines = inv.fulfil(candidates) if not candidates.is_empty() else candidates
+            sold = np.zeros_like(inv.on_hand)
+            if not lines.is_empty():
+                np.add.at(sold, (lines["location"].to_numpy(), lines["sku"].to_numpy()), lines["quantity"].to_numpy())
+                loc, sku = np.nonzero(sold)
+                moves.append((loc, sku, -sold[loc, sku], "sale", f"sales {day_s}"))
+            returns = pl.concat(pending_returns.pop(t)) if t in pending_returns else pl.DataFrame()
+            if not returns.is_empty():
+                r_loc, r_sku, r_qty = (returns["location"].to_numpy(), returns["sku"].to_numpy(),
+                                       -returns["quantity"].to_numpy())
+                inv.restock_returns(r_loc, r_sku, r_qty)
+                moves.append((r_loc, r_sku, r_qty, "return", f"returns {day_s}"))
+            moves += inv.shrink(t)
+            upcoming, _ = promo_discounts(world, day + timedelta(days=2))
+            moves += inv.replenish(t, sold, 1 + PROMO_ELASTICITY * upcoming)
 
-        candidates = day_orders(world, rng, t, day)
-        lines = inv.fulfil(candidates) if not candidates.is_empty() else candidates
-        sold = np.zeros_like(inv.on_hand)
-        if not lines.is_empty():
-            np.add.at(sold, (lines["location"].to_numpy(), lines["sku"].to_numpy()), lines["quantity"].to_numpy())
-            loc, sku = np.nonzero(sold)
-            moves.append((loc, sku, -sold[loc, sku], "sale", f"sales {day_s}"))
-        returns = pl.concat(pending_returns.pop(t)) if t in pending_returns else pl.DataFrame()
-        if not returns.is_empty():
-            r_loc, r_sku, r_qty = (returns["location"].to_numpy(), returns["sku"].to_numpy(),
-                                   -returns["quantity"].to_numpy())
-            inv.restock_returns(r_loc, r_sku, r_qty)
-            moves.append((r_loc, r_sku, r_qty, "return", f"returns {day_s}"))
-        moves += inv.shrink(t)
-        upcoming, _ = promo_discounts(world, day + timedelta(days=2))
-        moves += inv.replenish(t, sold, 1 + PROMO_ELASTICITY * upcoming)
-
-        tx = _transactions(lines, day_s, cust_ids, sku_ids, loc_ids)
-        if not lines.is_empty():
-            # some lines come back 3-20 days later as a return order
-            back = rng.random(len(lines)) < return_rate[lines["sku"].to_numpy()]
-            ret = lines.filter(pl.Series(back)).with_columns(
-                ret_day=pl.Series(t + rng.integers(3, 21, int(back.sum()))),
-                ret_seconds=pl.Series(rng.integers(9 * 3600, 21 * 3600, int(back.sum()))),
-            )
-            for rd, grp in ret.partition_by("ret_day", as_dict=True).items():
-                pending_returns[int(rd[0])].append(grp.with_columns(
+            tx = _transactions(lines, day_s, cust_ids, sku_ids, loc_ids)
+            if not lines.is_empty():
+                # some lines come back 3-20 days later as a return order
+                back = rng.random(len(lines)) < return_rate[lines["sku"].to_numpy()]
+                ret = lines.filter(pl.Series(back)).with_columns(
+                    ret_day=pl.Series(t + rng.integers(3, 21, int(back.sum()))),
+                    ret_seconds=pl.Series(rng.integers(9 * 3600, 21 * 3600, int(back.sum()))),
+                ).with_columns(
                     original_order_id=pl.col("order_id"),
-                    order_id=pl.format("R{}-{}", pl.col("order_id"), pl.lit(int(rd[0]))),
+                    order_id=pl.format("R{}-{}", pl.col("order_id"), pl.col("ret_day")),
                     quantity=-pl.col("quantity"),
                     discount_amount=-pl.col("discount_amount"),
                     seconds=pl.col("ret_seconds"),
                     coupon_code=pl.lit(None, pl.Utf8),
                     promotion=pl.lit(-1),
-                ).drop("ret_day", "ret_seconds"))
-        if not returns.is_empty():
-            tx = pl.concat([tx, _transactions(returns, day_s, cust_ids, sku_ids, loc_ids)], how="vertical_relaxed")
+                )
+                for rd, grp in ret.partition_by("ret_day", as_dict=True).items():
+                    pending_returns[int(rd[0])].append(grp.drop("ret_day", "ret_seconds"))
+            if not returns.is_empty():
+                tx = pl.concat([tx, _transactions(returns, day_s, cust_ids, sku_ids, loc_ids)], how="vertical_relaxed")
 
-        online = lines.filter(pl.Series(is_online(lines["channel"].to_numpy()))) if not lines.is_empty() else lines
-        discount, _ = promo_discounts(world, day)
-        events = day_events(world, rng, t, day, online, discount > 0)
-        in_store_visits = np.zeros(len(kinds))
-        if not lines.is_empty():
-            visits = lines.filter(pl.col("fulfillment") != "delivery").unique("order_id")
-            np.add.at(in_store_visits, visits["location"].to_numpy(), 1)
-        iot = day_iot(t, day_s, rng, store_locs, loc_ids, in_store_visits[store_locs], shelf_before_sales,
-                      smart_shelf, rfid_tagged, sku_ids)
-        movements = inv.movements_frame(moves, day_s, 23 * 3600, t)
+            online = lines.filter(pl.Series(is_online(lines["channel"].to_numpy()))) if not lines.is_empty() else lines
+            discount, _ = promo_discounts(world, day)
+            events = day_events(world, rng, t, day, online, discount > 0)
+            in_store_visits = np.zeros(len(kinds))
+            if not lines.is_empty():
+                visits = lines.filter(pl.col("fulfillment") != "delivery").unique("order_id")
+                np.add.at(in_store_visits, visits["location"].to_numpy(), 1)
+            iot = day_iot(t, day_s, rng, store_locs, loc_ids, in_store_visits[store_locs], shelf_before_sales,
+                          smart_shelf, rfid_tagged, sku_ids)
+            movements = inv.movements_frame(moves, day_s, 23 * 3600, t)
 
-        for name, df in (("transactions", tx), ("events", events), ("iot_readings", iot),
-                         ("inventory_movements", movements)):
-            if df.is_empty():
-                continue
-            df, bad = _corrupt(name, df, rng, dirty_rate)
-            if not bad.is_empty():
-                dirty.append(bad.select(pl.lit(name).alias("table"), pl.lit(day_s).alias("date"),
-                                        pl.col(bad.columns[0]).cast(pl.Utf8).alias("id")))
-            _write(df, out / name / f"date={day_s}" / "part-0.parquet")
-            counts[name] += len(df)
-        if progress and (t % 60 == 59 or t == sc.days - 1):
-            progress(f"  generated {t + 1}/{sc.days} days ({day_s}), {counts['transactions']:,} order lines, "
-                     f"{counts['events']:,} events, {time.perf_counter() - started:.0f}s")
+            for name, df in (("transactions", tx), ("events", events), ("iot_readings", iot),
+                             ("inventory_movements", movements)):
+                if df.is_empty():
+                    continue
+                df, bad = _corrupt(name, df, rng, dirty_rate)
+                if not bad.is_empty():
+                    dirty.append(bad.select(pl.lit(name).alias("table"), pl.lit(day_s).alias("date"),
+                                            pl.col(bad.columns[0]).cast(pl.Utf8).alias("id")))
+                writer.write(df, out / name / f"date={day_s}" / "part-0.parquet")
+                counts[name] += len(df)
+            if progress and (t % 60 == 59 or t == sc.days - 1):
+                progress(f"  generated {t + 1}/{sc.days} days ({day_s}), {counts['transactions']:,} order lines, "
+                         f"{counts['events']:,} events, {time.perf_counter() - started:.0f}s")
+    finally:
+        writer.close()
 
     if dirty:
         _write(pl.concat(dirty, how="diagonal_relaxed"), truth / "corrupted_records.parquet")
@@ -230,4 +235,27 @@ def _corrupt(table: str, df: pl.DataFrame, rng: np.random.Generator, rate: float
 
 def _write(df: pl.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(path, compression="zstd", statistics=False)
+    pq.write_table(df.to_arrow(), path, compression="zstd", write_statistics=False)
+
+
+class _BackgroundWriter:
+    """Writes the day files on a second thread while the next day is generated (pyarrow releases
+    the GIL while it encodes); at most ``max_pending`` frames wait, so memory stays bounded."""
+
+    def __init__(self, max_pending: int = 16):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer")
+        self._pending: deque[Future] = deque()
+        self._max_pending = max_pending
+
+    def write(self, df: pl.DataFrame, path: Path) -> None:
+        self._pending.append(self._pool.submit(_write, df, path))
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Wait for every write; the first failure is raised here."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
