@@ -176,9 +176,9 @@ def _warm_up(settings: Settings) -> None:
     """Import what the pipeline needs and parse the dbt project if it changed (seconds of
     single-threaded work) while the generator runs; nothing here reads the landing folder."""
     prepare_environment(settings)
-    import dbt.adapters.duckdb  # noqa: F401  (dagster-dbt loads the adapter in process before dbt runs)
-    import dbt.context.providers  # noqa: F401
-    import dbt.parser.manifest  # noqa: F401
+    # dagster-dbt loads the adapter in process before dbt runs (not dbt.context/dbt.parser: importing
+    # them configures the root logger, which would then print Dagster's chatter on the terminal)
+    import dbt.adapters.duckdb  # noqa: F401
     import great_expectations  # noqa: F401
     import lightgbm  # noqa: F401
 
