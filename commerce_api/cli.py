@@ -5,6 +5,7 @@
     smartmall api seed                             # stores, catalogue, members, stock from the warehouse marts
     smartmall api serve [--port 8000]              # OpenAPI docs at http://127.0.0.1:8000/docs
     smartmall api sweep                            # cancel orders whose reservation expired
+    smartmall api export-stock                     # committed stock -> the landing zone (for replenishment)
 
 The database is ``COMMERCE_DATABASE_URL`` (SQLite under ``$SMARTMALL_HOME/commerce/`` by default).
 """
@@ -50,6 +51,14 @@ def cmd_sweep(_: argparse.Namespace) -> None:
     print(f"cancelled {len(done)} expired order(s)")
 
 
+def cmd_export_stock(_: argparse.Namespace) -> None:
+    from commerce_api.stock_export import export_stock_positions
+
+    settings = ApiSettings()
+    path, rows = export_stock_positions(_services().sessions, settings.landing)
+    print(f"wrote {rows:,} SKU x location rows of committed stock to {path}; 'smartmall run' loads it")
+
+
 def cmd_seed(args: argparse.Namespace) -> None:
     from serving.commerce_seed import seed_from_warehouse
 
@@ -87,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_serve)
     sub.add_parser("sweep", help="cancel orders whose reservation expired").set_defaults(func=cmd_sweep)
+    sub.add_parser("export-stock", help="write committed stock (reserved, allocated) to the landing zone "
+                   "for replenishment").set_defaults(func=cmd_export_stock)
     args = parser.parse_args(argv)
     args.func(args)
 

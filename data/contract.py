@@ -3,7 +3,8 @@
 One table per source entity. A landing folder holds ``<table>/`` sub-folders of Parquet or CSV
 files. Daily tables (transactions, events, iot_readings, inventory_movements) are laid out as
 ``<table>/date=YYYY-MM-DD/<name>.parquet|csv`` where the date is the feed day the batch belongs
-to; reference tables (stores, products, customers) are flat snapshots ``<table>/<name>.parquet``.
+to; reference tables (stores, products, customers, stock_positions) are flat snapshots
+``<table>/<name>.parquet``.
 
 Every column arrives as text on the wire (CSV, JSON tracking feeds) and is typed during
 ingestion, so that a value that does not parse is quarantined with a reason instead of failing
@@ -98,6 +99,12 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Reference tables whose keys the rules look up (they must be loaded first)."""
+        rules = " ".join(r.violation for r in self.rules)
+        return tuple(t for t in ("stores", "products") if f"known_{t}" in rules)
 
 
 def _in_set(column: str, values: tuple[str, ...]) -> str:
@@ -343,10 +350,41 @@ INVENTORY_MOVEMENTS = Table(
     ),
 )
 
+_QUANTITIES = ("on_hand", "reserved", "allocated")
+
+STOCK_POSITIONS = Table(
+    name="stock_positions",
+    description="Snapshot of committed stock from the commerce API (``smartmall api export-stock``): per SKU "
+                "x location, units held by live checkout reservations and allocated to paid, unshipped orders.",
+    key=("location_id", "sku"),
+    columns=(
+        Column("location_id", "VARCHAR", True),
+        Column("sku", "VARCHAR", True),
+        Column("on_hand", "INTEGER", False, "Units on hand in the commerce API's books."),
+        Column("reserved", "INTEGER", True, "Units held by live (unexpired) checkout reservations."),
+        Column("allocated", "INTEGER", True, "Units allocated to paid orders not yet shipped or collected."),
+        Column("as_of", "TIMESTAMP", True, "When the snapshot was taken (UTC)."),
+    ),
+    rules=(
+        Rule("missing_required", _missing("location_id", "sku", "reserved", "allocated", "as_of"),
+             "a required field is empty"),
+        Rule("unparsable_timestamp", _not_timestamp("as_of"), "as_of does not parse as a timestamp"),
+        Rule("bad_number", " OR ".join(
+            f"{_not_number(c, optional=c == 'on_hand')} OR try_cast({c} AS DOUBLE) <> round(try_cast({c} AS DOUBLE))"
+            for c in _QUANTITIES), "a quantity is not an integer"),
+        Rule("impossible_quantity", " OR ".join(
+            f"try_cast({c} AS DOUBLE) < 0 OR try_cast({c} AS DOUBLE) > {MAX_ABS_QUANTITY * 100}" for c in _QUANTITIES),
+            "a quantity is negative or beyond the physical range"),
+        Rule("unknown_sku", _unknown_ref("sku", "products", "sku"), "sku not in the product catalogue"),
+        Rule("unknown_store", _unknown_ref("location_id", "stores", "store_id"), "location_id not a known location"),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (STORES, PRODUCTS, CUSTOMERS, TRANSACTIONS, EVENTS, IOT_READINGS, INVENTORY_MOVEMENTS)
+    t.name: t for t in (STORES, PRODUCTS, CUSTOMERS, STOCK_POSITIONS, TRANSACTIONS, EVENTS, IOT_READINGS,
+                        INVENTORY_MOVEMENTS)
 }
-REFERENCE_TABLES: tuple[str, ...] = ("stores", "products", "customers")
+REFERENCE_TABLES: tuple[str, ...] = ("stores", "products", "customers", "stock_positions")
 DAILY_TABLES: tuple[str, ...] = ("transactions", "events", "iot_readings", "inventory_movements")
 
 # Value domains of accepted records, checked again by the great-expectations suite of each batch.
@@ -363,4 +401,5 @@ VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "transactions": {"quantity": (-MAX_ABS_QUANTITY, MAX_ABS_QUANTITY), "unit_price": (0, MAX_UNIT_PRICE)},
     "iot_readings": {"value": (-80, 100_000)},
     "inventory_movements": {"quantity": (-MAX_ABS_QUANTITY * 100, MAX_ABS_QUANTITY * 100)},
+    "stock_positions": {c: (0, MAX_ABS_QUANTITY * 100) for c in _QUANTITIES},
 }

@@ -11,7 +11,9 @@ measured from the ledger (transfer out to transfer in of the same reference and 
 from suppliers use ``SMARTMALL_SUPPLIER_LEAD_DAYS`` (default 14). In-transit stock is what left a
 warehouse and has not arrived yet; the ledger names the destination only on arrival, so it is
 shared among the warehouse's locations in proportion to their forecast demand (an estimate).
-Reservations live in the commerce API, not in the warehouse: the position here is on hand + in transit.
+Stock already promised lives in the commerce API (live checkout reservations, paid orders not yet
+shipped); its latest export (``raw.stock_positions``, see ``smartmall api export-stock``) is
+subtracted: position = on hand + in transit - committed. Before any export, committed is 0.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def supplier_lead_days() -> float:
 
 
 def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per SKU x location: on hand today, subtree demand (daily mean, weekly sigma), in transit, lead time."""
+    """Per SKU x location: on hand today, subtree demand (daily mean, weekly sigma), in transit,
+    committed (reserved + allocated in the commerce API's latest export), lead time."""
     return con.sql(f"""
         WITH last_day AS (SELECT max(stock_date) AS d FROM marts.fct_inventory_daily),
         stock AS (SELECT sku, location_id, on_hand FROM marts.fct_inventory_daily, last_day WHERE stock_date = d),
@@ -67,6 +70,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                 FROM unmatched u JOIN marts.dim_store s ON s.parent_id = u.source_id AND s.store_id <> u.source_id
                 JOIN demand d ON d.sku = u.sku AND d.location_id = s.store_id)
             GROUP BY ALL),
+        committed AS (SELECT sku, location_id, sum(committed) AS committed FROM staging.stg_stock_positions GROUP BY ALL),
         lead AS (  -- measured transfer lead time into each location
             SELECT i.location_id, avg(date_diff('hour', o.t, i.t)) / 24.0 AS lead_days
             FROM (SELECT reference, sku, min(moved_at) AS t FROM moves WHERE movement_type = 'transfer_out' GROUP BY ALL) o
@@ -74,6 +78,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                   GROUP BY ALL) i USING (reference, sku) GROUP BY ALL)
         SELECT d.sku, d.location_id, ls.location_kind, ls.parent_id, ls.region, p.category,
                coalesce(s.on_hand, 0)::DOUBLE AS on_hand, coalesce(t.in_transit, 0)::DOUBLE AS in_transit,
+               coalesce(c.committed, 0)::DOUBLE AS committed,
                d.daily_mean, coalesce(d.own_daily_mean, 0) AS own_daily_mean, d.weekly_sigma,
                CASE WHEN ls.location_kind = 'central_warehouse' OR ls.parent_id IS NULL OR ls.parent_id = d.location_id
                     THEN {supplier_lead_days()} ELSE coalesce(l.lead_days, 2.0) END AS lead_days,
@@ -83,6 +88,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         LEFT JOIN marts.dim_product p USING (sku)
         LEFT JOIN stock s USING (sku, location_id)
         LEFT JOIN in_transit t USING (sku, location_id)
+        LEFT JOIN committed c USING (sku, location_id)
         LEFT JOIN lead l USING (location_id)
         ORDER BY d.sku, d.location_id""").pl()
 
@@ -97,7 +103,7 @@ def suggestions(plan: pl.DataFrame, service_level: float = 0.95) -> pl.DataFrame
         mask = lead == value
         for k, v in targets(mean[mask], sigma[mask], Policy(lead_days=float(value), service_level=service_level)).items():
             t[k][mask] = v
-    position = plan["on_hand"].to_numpy() + plan["in_transit"].to_numpy()
+    position = plan["on_hand"].to_numpy() + plan["in_transit"].to_numpy() - plan["committed"].to_numpy()
     qty = order_quantity(position, t["reorder_point"], t["order_up_to"])
     out = plan.with_columns(
         safety_stock=pl.Series(t["safety_stock"]).round(2), reorder_point=pl.Series(t["reorder_point"]).round(2),
@@ -110,11 +116,14 @@ def suggestions(plan: pl.DataFrame, service_level: float = 0.95) -> pl.DataFrame
         .otherwise(pl.lit("transfer")),
         source_id=pl.when(pl.col("location_kind") == "central_warehouse").then(pl.lit("supplier"))
         .otherwise(pl.col("parent_id")),
-        days_of_cover=pl.when(pl.col("daily_mean") > 0).then(pl.col("on_hand") / pl.col("daily_mean")),
+        available=(pl.col("on_hand") - pl.col("committed")).clip(0, None),
+    ).with_columns(
+        days_of_cover=pl.when(pl.col("daily_mean") > 0).then(pl.col("available") / pl.col("daily_mean")),
     ).with_columns(
         reason=pl.when(pl.col("suggested_quantity") > 0).then(pl.format(
-            "position {} (on hand {} + in transit {}) <= reorder point {}: order up to {} ({} d lead time + 7 d "
-            "review at {}/day + safety stock {})", pl.col("position").round(1), pl.col("on_hand"), pl.col("in_transit").round(1),
+            "position {} (on hand {} + in transit {} - committed {}) <= reorder point {}: order up to {} ({} d lead "
+            "time + 7 d review at {}/day + safety stock {})", pl.col("position").round(1), pl.col("on_hand"),
+            pl.col("in_transit").round(1), pl.col("committed"),
             pl.col("reorder_point"), pl.col("order_up_to"), pl.col("lead_days").round(1),
             pl.col("daily_mean").round(2), pl.col("safety_stock")))
         .otherwise(pl.format("position {} above reorder point {}", pl.col("position").round(1),
@@ -128,7 +137,7 @@ def store_transfers(plan: pl.DataFrame) -> pl.DataFrame:
     level: move the smaller of the two, once per short store."""
     stores = plan.filter(pl.col("location_kind") == "store")
     short = stores.filter(pl.col("suggested_quantity") > 0)
-    excess = stores.with_columns(spare=(pl.col("on_hand") - pl.col("order_up_to")).floor()).filter(pl.col("spare") > 0)
+    excess = stores.with_columns(spare=(pl.col("available") - pl.col("order_up_to")).floor()).filter(pl.col("spare") > 0)
     pairs = short.join(excess.select("sku", "parent_id", pl.col("location_id").alias("from_location_id"), "spare"),
                        on=["sku", "parent_id"]).filter(pl.col("from_location_id") != pl.col("location_id"))
     best = pairs.sort("spare", descending=True).unique(["sku", "location_id"], keep="first", maintain_order=True)
@@ -150,8 +159,8 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> d
     write_mart(con, "replenishment_suggestions", table)
     write_mart(con, "transfer_suggestions", transfers)
     alerts = table.filter(pl.col("daily_mean") > 0).select(
-        "sku", "location_id", "on_hand", "safety_stock", "days_of_cover",
-        below_safety_stock=pl.col("on_hand") < pl.col("safety_stock"),
+        "sku", "location_id", "on_hand", "committed", "available", "safety_stock", "days_of_cover",
+        below_safety_stock=pl.col("available") < pl.col("safety_stock"),
         projected_stockout_date=pl.col("as_of") + pl.duration(days=pl.col("days_of_cover").floor().cast(pl.Int64)),
         overstock=pl.col("days_of_cover") > OVERSTOCK_DAYS,
     ).filter(pl.col("below_safety_stock") | pl.col("overstock") | (pl.col("days_of_cover") < 14))
@@ -238,14 +247,15 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
 # Written, empty, when there is no forecast to plan from (too little history).
 EMPTY = {
     "replenishment_suggestions": "sku VARCHAR, location_id VARCHAR, location_kind VARCHAR, parent_id VARCHAR, "
-                                 "region VARCHAR, category VARCHAR, on_hand DOUBLE, in_transit DOUBLE, "
+                                 "region VARCHAR, category VARCHAR, on_hand DOUBLE, in_transit DOUBLE, committed DOUBLE, "
                                  "daily_mean DOUBLE, own_daily_mean DOUBLE, weekly_sigma DOUBLE, lead_days DOUBLE, "
                                  "as_of DATE, safety_stock DOUBLE, reorder_point DOUBLE, order_up_to DOUBLE, "
                                  "position DOUBLE, suggested_quantity DOUBLE, action VARCHAR, source_id VARCHAR, "
-                                 "days_of_cover DOUBLE, reason VARCHAR",
+                                 "available DOUBLE, days_of_cover DOUBLE, reason VARCHAR",
     "transfer_suggestions": "sku VARCHAR, from_location_id VARCHAR, to_location_id VARCHAR, quantity DOUBLE, "
                             "reason VARCHAR",
-    "stock_alerts": "sku VARCHAR, location_id VARCHAR, on_hand DOUBLE, safety_stock DOUBLE, days_of_cover DOUBLE, "
+    "stock_alerts": "sku VARCHAR, location_id VARCHAR, on_hand DOUBLE, committed DOUBLE, available DOUBLE, "
+                    "safety_stock DOUBLE, days_of_cover DOUBLE, "
                     "below_safety_stock BOOLEAN, projected_stockout_date DATE, overstock BOOLEAN",
 }
 

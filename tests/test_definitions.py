@@ -28,7 +28,11 @@ def test_graph_has_raw_assets_marts_and_checks(settings):
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {f"raw/{t}" for t in ("transactions", "events", "iot_readings", "inventory_movements",
-                                 "products", "customers", "stores")} <= keys
+                                 "products", "customers", "stores", "stock_positions")} <= keys
+    # committed stock from the commerce API reaches the replenishment plan
+    assert dg.AssetKey(["raw", "stock_positions"]) in graph.get(dg.AssetKey(["staging", "stg_stock_positions"])).parent_keys
+    assert dg.AssetKey(["staging", "stg_stock_positions"]) in \
+        graph.get(dg.AssetKey(["marts", "replenishment_suggestions"])).parent_keys
     assert {f"marts/{m}" for m in MARTS} <= keys
     assert {f"marts/{m}" for m in ("customer_recommendations", "similar_items", "popular_items",
                                    "coupon_recommendations")} <= keys

@@ -1,7 +1,7 @@
 """Bring your own data: a folder of Parquet or CSV files in the canonical contract -> landing.
 
 The folder holds ``transactions`` (required) and optionally ``products``, ``customers``,
-``stores``, ``events``, ``iot_readings``, ``inventory_movements``: each either one file named
+``stores``, ``events``, ``iot_readings``, ``inventory_movements``, ``stock_positions``: each either one file named
 after the table (``transactions.csv``, ``products.parquet``) or a sub-folder of such files.
 Values are read as text, so nothing is coerced or dropped here: ingestion checks every record
 and quarantines the bad ones with their reason.

@@ -21,8 +21,10 @@ OUTPUTS = {
 
 
 def _specs(outputs: dict[str, str], upstream: list[str]) -> list[dg.AssetSpec]:
+    """``upstream``: mart names, or ``schema/model`` for another dbt layer."""
+    deps = [dg.AssetKey(u.split("/") if "/" in u else ["marts", u]) for u in upstream]
     return [dg.AssetSpec(["marts", name], description=text, group_name="demand", kinds={"duckdb", "python"},
-                         deps=[dg.AssetKey(["marts", u]) for u in upstream]) for name, text in outputs.items()]
+                         deps=deps) for name, text in outputs.items()]
 
 
 def _materializations(con, outputs: dict[str, str], result: dict):
@@ -51,7 +53,8 @@ def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
 
 REPLENISHMENT = {
     "replenishment_suggestions": "Per SKU x location: demand of everything it replenishes, safety stock, reorder "
-                                 "point, order-up-to level, position (on hand + in transit), what to order from "
+                                 "point, order-up-to level, position (on hand + in transit - committed in the "
+                                 "commerce API), what to order from "
                                  "where, and why.",
     "transfer_suggestions": "Store-to-store transfers where a sibling store's excess covers a shortage.",
     "stock_alerts": "Below safety stock, projected stock-out date within two weeks, overstock (over 90 days of cover).",
@@ -62,7 +65,8 @@ REPLENISHMENT = {
 
 
 def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
-    @dg.multi_asset(specs=_specs(REPLENISHMENT, ["forecasts", "fct_inventory_daily", "dim_store"]),
+    @dg.multi_asset(specs=_specs(REPLENISHMENT, ["forecasts", "fct_inventory_daily", "dim_store", "dim_product",
+                                                 "staging/stg_inventory_movements", "staging/stg_stock_positions"]),
                     name="replenishment")
     def replenishment_plan(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Safety stock, reorder points and order suggestions from the forecasts; inventory health;

@@ -18,7 +18,7 @@ QUARANTINE_WARN_SHARE = 0.05
 
 def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, settings: Settings) -> dg.AssetsDefinition:
     table = TABLES[table_name]
-    deps = [dg.AssetKey(["raw", t]) for t in ("stores", "products")] if table.daily else []
+    deps = [dg.AssetKey(["raw", t]) for t in table.references]
 
     @dg.asset(
         key=["raw", table_name],
