@@ -41,7 +41,7 @@ def main() -> None:
     started = time.perf_counter()
     long = weekly_demand(args.series)
     weeks = list(range(FULL_WEEKS[0], FULL_WEEKS[1] + 1))
-    panel = panel_from_long(long, ["sku", "store_id"], "week", "units", weeks, promo="promo")
+    panel = panel_from_long(long, ["sku", "store_id"], "week", "units", weeks, promo="promo", price="price")
     loaded = time.perf_counter() - started
     result = holdout_backtest(panel, args.horizon)
     seconds = time.perf_counter() - started - loaded

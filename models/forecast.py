@@ -4,7 +4,9 @@ knows about Dagster or the warehouse.
 
 Shapes: a panel holds ``y`` of shape (n_series, n_periods) in units sold per period (weeks or days),
 zero where nothing sold, and optionally ``promo`` of the same shape (1 where the item was on
-promotion, known in advance from the promotion plan). A forecast is (n_series, horizon).
+promotion, known in advance from the promotion plan) and ``price``, the price paid relative to the
+regular price (1.0 at the regular price, 0.8 at 20 % off; planned in advance like a promotion).
+A forecast is (n_series, horizon).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Panel:
     periods: list
     y: np.ndarray
     promo: np.ndarray | None = None
+    price: np.ndarray | None = None
 
     def __post_init__(self):
         if self.y.ndim != 2 or self.y.shape != (len(self.keys), len(self.periods)):
@@ -32,24 +35,40 @@ class Panel:
             raise ValueError("y has NaN or infinite values")
         if self.promo is not None and self.promo.shape != self.y.shape:
             raise ValueError("promo must have the shape of y")
+        if self.price is not None and (self.price.shape != self.y.shape or not (np.isfinite(self.price).all()
+                                                                              and (self.price > 0).all())):
+            raise ValueError("price must have the shape of y, finite and > 0")
+
+    def cut(self, rows: np.ndarray | slice = slice(None), end: int | None = None) -> Panel:
+        """The panel restricted to some series and to the periods before ``end``."""
+        def part(a):
+            return None if a is None else a[rows, :end]
+        return Panel(self.keys[rows] if not isinstance(rows, slice) else self.keys, self.periods[:end],
+                     self.y[rows, :end], part(self.promo), part(self.price))
 
 
 def panel_from_long(frame: pl.DataFrame, keys: list[str], period: str, value: str, periods: list,
-                    promo: str | None = None) -> Panel:
-    """Pivot long rows (keys..., period, value[, promo]) into a zero-filled panel over ``periods``.
+                    promo: str | None = None, price: str | None = None) -> Panel:
+    """Pivot long rows (keys..., period, value[, promo][, price]) into a zero-filled panel over ``periods``.
 
     Periods missing for a series (gaps, no sales) become 0; rows outside ``periods`` are ignored.
-    Negative values (returns exceeding sales in a period) are clipped to 0: demand is not negative."""
+    Negative values (returns exceeding sales in a period) are clipped to 0: demand is not negative.
+    A relative price missing for a period (nothing sold) is the series' last one (1.0, the regular
+    price, before its first sale): a price that exists only where something sold would tell the
+    model which weeks sold. Clipped to [0.05, 2] so that a data error cannot make an absurd feature."""
     if not periods:
         raise ValueError("no periods to build a panel over")
     series = frame.select(keys).unique().sort(keys).with_row_index("_sid")
     grid = series.join(pl.DataFrame({period: periods}), how="cross")
-    agg = [pl.col(value).sum().alias("_v")] + ([pl.col(promo).max().alias("_p")] if promo else [])
+    agg = ([pl.col(value).sum().alias("_v")] + ([pl.col(promo).max().alias("_p")] if promo else [])
+           + ([pl.col(price).mean().alias("_r")] if price else []))
     long = grid.join(frame.group_by(*keys, period).agg(agg), on=[*keys, period], how="left").sort("_sid", period)
     n, t = len(series), len(periods)
     y = long["_v"].fill_null(0).cast(pl.Float64).clip(0, None).to_numpy().reshape(n, t)
     p = long["_p"].fill_null(0).cast(pl.Float64).to_numpy().reshape(n, t) if promo else None
-    return Panel(series.drop("_sid"), list(periods), y, p)
+    r = (long.select(pl.col("_r").cast(pl.Float64).fill_nan(None).forward_fill().over("_sid"))["_r"]
+         .fill_null(1.0).clip(0.05, 2.0).to_numpy().reshape(n, t) if price else None)
+    return Panel(series.drop("_sid"), list(periods), y, p, r)
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -168,10 +187,15 @@ class GlobalLightGBM:
     ``plain=True`` is the textbook baseline: raw lags and promotion flags, squared error. Otherwise
     each row is normalised by the series' recent level (so one model serves slow and fast movers),
     with rolling statistics, the share of zero periods, the promotion flag of the target period and
-    the lift the series showed on past promotions, the period of the year, fitted with absolute
-    error (a median forecast, what MASE rewards), plus quantile models for prediction intervals."""
+    the lift the series showed on past promotions, the relative price (of the target period when
+    ``price_plan``, i.e. the prices ahead are a plan the retailer set, else the last one paid) and
+    its mean over the last 8 periods, the period of the year, fitted with absolute error (a median
+    forecast, what MASE rewards), plus quantile models for prediction intervals. Without prices
+    every relative price is 1.0 (the regular price). Prices paid in a period are an outcome of that
+    period (who came, with which card), so without a plan they are never read past the origin."""
 
     plain: bool = False
+    price_plan: bool = False
     season: int = 52
     quantiles: tuple[float, ...] = (0.1, 0.9)
     seed: int = 7
@@ -182,7 +206,7 @@ class GlobalLightGBM:
     min_history: int = 13
     max_rows: int = 150_000  # training rows are sampled down to this (seeded): enough, and bounded in time
 
-    def _rows(self, y: np.ndarray, promo: np.ndarray, t: int, h: int, period_index: int,
+    def _rows(self, y: np.ndarray, promo: np.ndarray, price: np.ndarray, t: int, h: int, period_index: int,
               calendar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         hist = y[:, :t]
         n = y.shape[0]
@@ -200,26 +224,30 @@ class GlobalLightGBM:
             hist[:, -8:].std(axis=1) / level, (hist[:, -8:] == 0).mean(axis=1), target_promo, promo[:, t - 1],
             past.mean(axis=1), on / (off + 1.0), np.full(n, h), np.full(n, (period_index + h) % self.season),
             np.log1p(level),
+            price[:, t + h - 1] if self.price_plan and t + h - 1 < price.shape[1] else price[:, t - 1],
+            price[:, max(t - 8, 0):t].mean(axis=1),
         ])
         if calendar is not None:  # festival days in the target period, the same for every series
             feats = np.column_stack([feats, np.repeat(calendar[t + h - 1][None, :], n, axis=0)])
         return feats, level
 
     def fit(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0,
-            calendar: np.ndarray | None = None) -> GlobalLightGBM:
+            calendar: np.ndarray | None = None, price: np.ndarray | None = None) -> GlobalLightGBM:
         """Train on every origin inside ``y`` (n_series, t) whose targets are also inside it.
 
         ``calendar`` (periods, k), optional: per-period events known in advance (festival days), at
-        least as many periods as ``y``; ignored by the plain model."""
+        least as many periods as ``y``; ignored by the plain model. ``price`` (n_series, >= t):
+        relative prices, 1.0 when None."""
         import lightgbm as lgb
 
         promo = np.zeros_like(y) if promo is None else promo
+        price = np.ones_like(y) if price is None else price
         X, target = [], []
         for t in range(self.min_history, y.shape[1]):
             for step in range(1, h + 1):
                 if t + step - 1 >= y.shape[1]:
                     break
-                feats, level = self._rows(y, promo, t, step, first_period_index + t,
+                feats, level = self._rows(y, promo, price, t, step, first_period_index + t,
                                           None if self.plain else calendar)
                 X.append(feats)
                 target.append(y[:, t + step - 1] / level)
@@ -241,14 +269,18 @@ class GlobalLightGBM:
         return self
 
     def predict(self, y: np.ndarray, promo: np.ndarray | None, h: int, first_period_index: int = 0,
-                quantile: float | str = "point", calendar: np.ndarray | None = None) -> np.ndarray:
-        """Forecasts (n_series, h) from the end of ``y``; ``promo`` and ``calendar`` reach h periods
-        past it (both known in advance)."""
+                quantile: float | str = "point", calendar: np.ndarray | None = None,
+                price: np.ndarray | None = None) -> np.ndarray:
+        """Forecasts (n_series, h) from the end of ``y``; ``promo``, ``price`` and ``calendar`` reach
+        h periods past it (planned in advance; ``price`` past the end of ``y`` is read only with
+        ``price_plan``)."""
         t = y.shape[1]
         promo = np.zeros((y.shape[0], t + h)) if promo is None else promo
+        price = np.ones((y.shape[0], t)) if price is None else price
         out = np.zeros((y.shape[0], h))
         for step in range(1, h + 1):
-            feats, level = self._rows(y, promo, t, step, first_period_index + t, None if self.plain else calendar)
+            feats, level = self._rows(y, promo, price, t, step, first_period_index + t,
+                                      None if self.plain else calendar)
             out[:, step - 1] = self.models[quantile].predict(feats) * level
         return np.clip(out, 0, None)
 
@@ -292,9 +324,11 @@ def holdout_backtest(panel: Panel, h: int, season: int = 52, calendar: np.ndarra
         .predict(train, promo, h),
     }
     # point forecasts only: the quantile models are not scored here
+    price = panel.price
     ours = GlobalLightGBM(season=season, min_history=warm_up, quantiles=()).fit(
-        train, None if promo is None else promo[:, :origin], h, calendar=calendar)
-    forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h, calendar=calendar)
+        train, None if promo is None else promo[:, :origin], h, calendar=calendar,
+        price=None if price is None else price[:, :origin])
+    forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h, calendar=calendar, price=price)
     forecasts["smartmall_tsb"] = tsb(train, h)
     metrics = {name: scores(actual, f, train) for name, f in forecasts.items()}
     scale = _scale(train)
@@ -322,9 +356,7 @@ def rolling_origin_backtest(panel: Panel, h: int, origins: int = 3, step: int = 
         end = panel.y.shape[1] - k * step
         if end < h + 10:
             break
-        cut = Panel(panel.keys, panel.periods[:end], panel.y[:, :end],
-                    None if panel.promo is None else panel.promo[:, :end])
-        runs.append(holdout_backtest(cut, h, season, None if calendar is None else calendar[:end]))
+        runs.append(holdout_backtest(panel.cut(end=end), h, season, None if calendar is None else calendar[:end]))
     if not runs:
         raise ValueError(f"need at least {h + 10} periods for a {h}-period backtest, got {panel.y.shape[1]}")
     metrics = {name: {m: round(float(np.mean([r.metrics[name][m] for r in runs])), 4) for m in runs[0].metrics[name]}

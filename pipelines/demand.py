@@ -18,7 +18,6 @@ import polars as pl
 from data.calendar import weekly_festival_days
 from models.forecast import (
     GlobalLightGBM,
-    Panel,
     best_model_per_class,
     demand_class,
     ets_damped,
@@ -47,10 +46,13 @@ EMPTY = {
 
 
 def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[date]]:
-    """Units sold per SKU x location x ISO week (Monday) over the full weeks of the data."""
+    """Units sold per SKU x location x ISO week (Monday) over the full weeks of the data, with the
+    promotion flag and the relative price paid (net / gross revenue: 1.0 without discounts)."""
     long = con.sql("""
         SELECT sku, store_id AS location_id, CAST(date_trunc('week', sale_date) AS DATE) AS week_start,
-               CAST(sum(units_sold) AS DOUBLE) AS units, max(CAST(on_promotion AS INTEGER)) AS promo
+               CAST(sum(units_sold) AS DOUBLE) AS units, max(CAST(on_promotion AS INTEGER)) AS promo,
+               CAST(sum(net_revenue) FILTER (WHERE revenue > 0) / nullif(sum(revenue) FILTER (WHERE revenue > 0), 0)
+                    AS DOUBLE) AS price
         FROM marts.fct_sales_daily WHERE store_id IS NOT NULL AND sku IS NOT NULL
         GROUP BY ALL""").pl()
     if long.is_empty():
@@ -65,9 +67,10 @@ def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[dat
     return long, weeks
 
 
-def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM, calendar: np.ndarray) -> np.ndarray:
+def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM, calendar: np.ndarray,
+                     price: np.ndarray | None) -> np.ndarray:
     if model == "smartmall_lightgbm":
-        return lightgbm.predict(y, None, h, calendar=calendar)
+        return lightgbm.predict(y, None, h, calendar=calendar, price=price)
     if model == "smartmall_tsb":
         return tsb(y, h)
     if model == "baseline_ets_damped":
@@ -81,12 +84,11 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
     long, weeks = weekly_sales(con)
     if len(weeks) < MIN_WEEKS:
         raise ValueError(f"{len(weeks)} full weeks of sales: at least {MIN_WEEKS} are needed to backtest a forecast")
-    panel = panel_from_long(long, ["sku", "location_id"], "week_start", "units", weeks, promo="promo")
+    panel = panel_from_long(long, ["sku", "location_id"], "week_start", "units", weeks, promo="promo", price="price")
     holdout = min(8, max(2, len(weeks) // 4))
     sample = np.sort(np.random.default_rng(7).choice(len(panel.keys), min(BACKTEST_SERIES, len(panel.keys)),
                                                      replace=False))
-    tested = Panel(panel.keys[sample], panel.periods, panel.y[sample],
-                   None if panel.promo is None else panel.promo[sample])
+    tested = panel.cut(sample)
     future = [weeks[-1] + timedelta(weeks=k) for k in range(1, horizon + 1)]
     calendar = weekly_festival_days(weeks + future)  # festivals are known in advance
     result = rolling_origin_backtest(tested, holdout, origins=BACKTEST_ORIGINS, step=holdout, calendar=calendar)
@@ -95,19 +97,21 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
     card = result.card()
     passed = card["mase_vs_best_baseline"] <= 1.0
 
-    # refit on every week; future promotions are not known here, so the flag is 0 ahead
+    # refit on every week; future promotions and prices are not known here: no promotion, regular prices ahead
     lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks))).fit(panel.y, panel.promo, horizon,
-                                                                             calendar=calendar)
+                                                                             calendar=calendar, price=panel.price)
     classes = demand_class(panel.y)
     point = np.zeros((panel.y.shape[0], horizon))
     chosen = np.empty(panel.y.shape[0], dtype=object)
     for cls in np.unique(classes):
         mask = classes == cls
         model = choice.get(str(cls), "smartmall_lightgbm")
-        point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm, calendar)
+        point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm, calendar, panel.price[mask])
         chosen[mask] = model
-    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1, calendar=calendar), point)
-    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9, calendar=calendar), point)
+    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1, calendar=calendar, price=panel.price),
+                       point)
+    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9, calendar=calendar, price=panel.price),
+                       point)
     if not (np.isfinite(point).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
         raise ValueError("a forecast is not finite")  # never write NaN into the mart
     generated = datetime.now(UTC).replace(tzinfo=None, microsecond=0)

@@ -92,10 +92,32 @@ def test_global_model_learns_promotion_lift_and_beats_naive():
     assert 0.65 < ((future >= lower) & (future <= upper)).mean() < 0.95  # roughly an 80 % interval
 
 
+def test_global_model_learns_the_price_response_from_a_price_plan():
+    rng = np.random.default_rng(5)
+    n, t, h = 150, 70, 8
+    base = rng.uniform(5, 50, size=(n, 1))
+    # planned prices: regular (1.0) most weeks, 10-40 % off now and then; demand elasticity -3
+    price = np.where(rng.random((n, t + h)) < 0.2, rng.choice([0.6, 0.75, 0.9], size=(n, t + h)), 1.0)
+    y_all = rng.poisson(base * price ** -3.0).astype(float)
+    y, future = y_all[:, :t], y_all[:, t:]
+    planned = GlobalLightGBM(season=13, price_plan=True).fit(y, None, h, price=price[:, :t])
+    f = planned.predict(y, None, h, price=price)
+    cut, full = price[:, t:] == 0.6, price[:, t:] == 1.0
+    lift = (f[cut] / base.repeat(h, 1)[cut]).mean() / (f[full] / base.repeat(h, 1)[full]).mean()
+    assert 2.5 < lift < 6.5  # truth 0.6 ** -3 = 4.6x
+    # without the plan, the prices ahead are unknown: the model cannot see the cut coming
+    blind = GlobalLightGBM(season=13).fit(y, None, h, price=price[:, :t])
+    assert mase(future, f, y) < 0.8 * mase(future, blind.predict(y, None, h, price=price), y)
+    # and the panel never tells which weeks sold through the price: a week without sales keeps the last price
+    long = pl.DataFrame({"sku": ["a"] * 3, "week": [1, 2, 4], "units": [2.0, 1.0, 3.0], "price": [0.8, None, 0.9]})
+    panel = panel_from_long(long, ["sku"], "week", "units", [1, 2, 3, 4], price="price")
+    assert panel.price.tolist() == [[0.8, 0.8, 0.8, 0.9]]
+
+
 def test_complete_journey_holdout_beats_the_baselines_of_the_same_run():
     long = weekly_demand(150)
     weeks = list(range(FULL_WEEKS[0], FULL_WEEKS[1] + 1))
-    panel = panel_from_long(long, ["sku", "store_id"], "week", "units", weeks, promo="promo")
+    panel = panel_from_long(long, ["sku", "store_id"], "week", "units", weeks, promo="promo", price="price")
     assert panel.y.shape == (150, 51) and panel.promo.sum() > 0
     result = holdout_backtest(panel, 8)
     assert set(result.metrics) >= {"baseline_naive", "baseline_moving_average_4", "baseline_ets_damped",

@@ -81,16 +81,21 @@ FULL_WEEKS = (2, 52)
 
 def weekly_demand(top_n: int | None = 500) -> pl.DataFrame:
     """Weekly units per product x store over the full weeks of 2017, with the promotion flag (in-store
-    display or mailer that week), for the ``top_n`` highest-volume series (all when None).
+    display or mailer that week) and the relative price paid (sales value / (sales value + the
+    loyalty-card price cut): 1.0 at the shelf price; null in a week without a sale), for the
+    ``top_n`` highest-volume series (all when None).
 
-    Columns: sku, store_id, week (int), units (float), promo (0/1)."""
+    Columns: sku, store_id, week (int), units (float), promo (0/1), price (float or null)."""
     src = package_data_dir()
-    tx = pl.read_parquet(src / "transactions.parquet", columns=["product_id", "store_id", "quantity", "week"])
+    tx = pl.read_parquet(src / "transactions.parquet",
+                         columns=["product_id", "store_id", "quantity", "week", "sales_value", "retail_disc"])
     departments = pl.read_parquet(src / "products.parquet", columns=["product_id", "department"])
     weekly = (
         tx.join(departments, on="product_id", how="left")
         .filter(~pl.col("department").is_in(NON_UNIT_DEPARTMENTS), pl.col("week").is_between(*FULL_WEEKS))
-        .group_by("product_id", "store_id", "week").agg(pl.col("quantity").sum().cast(pl.Float64).alias("units"))
+        .group_by("product_id", "store_id", "week").agg(
+            pl.col("quantity").sum().cast(pl.Float64).alias("units"),
+            (pl.col("sales_value").sum() / (pl.col("sales_value") + pl.col("retail_disc")).sum()).alias("price"))
     )
     if top_n is not None:
         top = (weekly.group_by("product_id", "store_id").agg(pl.col("units").sum())
@@ -107,4 +112,5 @@ def weekly_demand(top_n: int | None = 500) -> pl.DataFrame:
     return (weekly.join(promo, on=["product_id", "store_id", "week"], how="full", coalesce=True)
             .filter(pl.col("week").is_between(*FULL_WEEKS))
             .select(sku=pl.col("product_id").cast(pl.Utf8), store_id=pl.col("store_id").cast(pl.Utf8), week="week",
-                    units=pl.col("units").fill_null(0.0), promo=pl.col("promo").fill_null(0)))
+                    units=pl.col("units").fill_null(0.0), promo=pl.col("promo").fill_null(0),
+                    price=pl.col("price").fill_nan(None)))
