@@ -226,6 +226,9 @@ class GlobalLightGBM:
             np.log1p(level),
             price[:, t + h - 1] if self.price_plan and t + h - 1 < price.shape[1] else price[:, t - 1],
             price[:, max(t - 8, 0):t].mean(axis=1),
+            # share of all series on promotion in the target period: a storewide event spreads its
+            # lift thin, a deal on one item takes share from its neighbours
+            np.full(n, target_promo.mean()),
         ])
         if calendar is not None:  # festival days in the target period, the same for every series
             feats = np.column_stack([feats, np.repeat(calendar[t + h - 1][None, :], n, axis=0)])
