@@ -9,8 +9,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from data.contract import CHANNELS, EVENT_NAMES, TABLES
+from data.contract import CHANNELS, EVENT_NAMES, STOCK_POSITIONS, TABLES
 from data.synthetic.generate import generate
+
+# committed stock is exported by the commerce API (smartmall api export-stock), not generated
+GENERATED = [name for name in TABLES if name != STOCK_POSITIONS.name]
 
 
 def _digest(folder: Path) -> str:
@@ -24,7 +27,7 @@ def _digest(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def con(small_landing):
     c = duckdb.connect()
-    for name in TABLES:
+    for name in GENERATED:
         glob = f"{small_landing}/{name}/*/*.parquet" if TABLES[name].daily else f"{small_landing}/{name}/*.parquet"
         c.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning=false)")
     c.execute(f"CREATE VIEW truth_customers AS SELECT * FROM '{small_landing}/_truth/customers.parquet'")
@@ -44,7 +47,9 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path, small_landing):
 
 
 def test_every_table_follows_the_contract(small_landing):
-    for name, table in TABLES.items():
+    assert not (small_landing / "stock_positions").exists()
+    for name in GENERATED:
+        table = TABLES[name]
         files = list((small_landing / name).rglob("*.parquet"))
         assert files, name
         columns = set(pl.read_parquet_schema(files[0]))
