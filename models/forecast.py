@@ -43,8 +43,7 @@ class Panel:
         """The panel restricted to some series and to the periods before ``end``."""
         def part(a):
             return None if a is None else a[rows, :end]
-        return Panel(self.keys[rows] if not isinstance(rows, slice) else self.keys, self.periods[:end],
-                     self.y[rows, :end], part(self.promo), part(self.price))
+        return Panel(self.keys[rows], self.periods[:end], self.y[rows, :end], part(self.promo), part(self.price))
 
 
 def panel_from_long(frame: pl.DataFrame, keys: list[str], period: str, value: str, periods: list,

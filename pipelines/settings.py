@@ -77,8 +77,10 @@ def prepare_environment(settings: Settings) -> None:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     # our own file is kept current; a dagster.yaml someone else wrote is left alone
-    if not config.exists() or config.read_text().startswith(DAGSTER_YAML_MARK):
-        config.write_text(dagster_yaml(dagster_home))
+    wanted = dagster_yaml(dagster_home)
+    current = config.read_text() if config.exists() else None
+    if current is None or (current.startswith(DAGSTER_YAML_MARK) and current != wanted):
+        config.write_text(wanted)
 
 
 DAGSTER_YAML_MARK = "# written by smartmall"

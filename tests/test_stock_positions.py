@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -91,8 +92,10 @@ def test_committed_stock_lowers_the_replenishment_position(home_copy):
     con = duckdb.connect(str(home_copy / "warehouse" / "smartmall.duckdb"))
     before = suggestions(planning_frame(con))
     assert (before["committed"] == 0).all()  # nothing exported yet
-    # a store row with stock: commit all of it in the API (a checkout reservation), as a shopper would
-    row = before.filter((pl.col("location_kind") == "store") & (pl.col("on_hand") >= 2)).row(0, named=True)
+    # a selling store row with stock and nothing in transit: commit all of it in the API (a checkout
+    # reservation, as a shopper would), which leaves a position of 0, below any reorder point
+    row = before.filter((pl.col("location_kind") == "store") & (pl.col("on_hand") >= 2) & (pl.col("daily_mean") > 0)
+                        & (pl.col("in_transit") == 0)).row(0, named=True)
     committed = int(row["on_hand"])
     settings = ApiSettings(database_url=f"sqlite:///{home_copy / 'commerce' / 'commerce.db'}",
                            landing=home_copy / "landing")
@@ -107,10 +110,12 @@ def test_committed_stock_lowers_the_replenishment_position(home_copy):
     changed = after.filter(key).row(0, named=True)
     assert changed["committed"] == committed and changed["available"] == row["on_hand"] - committed
     assert changed["position"] == pytest.approx(row["position"] - committed)
+    assert changed["position"] == 0 and changed["suggested_quantity"] > 0
     assert changed["suggested_quantity"] >= row["suggested_quantity"]
-    if changed["suggested_quantity"] > 0:
-        assert f"committed {float(committed)}" in changed["reason"] or f"committed {committed}" in changed["reason"]
-    # every other SKU x location is untouched
-    others = ~key
-    assert after.filter(others).select("position", "suggested_quantity").equals(
-        before.filter(others).select("position", "suggested_quantity"))
+    assert f"- committed {float(committed)})" in changed["reason"]
+    # every other SKU x location is untouched (in-transit shares are float sums: compare to 1e-9)
+    cols = ["sku", "location_id", "position", "suggested_quantity"]
+    pairs = after.filter(~key).select(cols).join(before.filter(~key).select(cols), on=["sku", "location_id"])
+    assert len(pairs) == len(before) - 1
+    for col in ("position", "suggested_quantity"):
+        assert np.allclose(pairs[col].to_numpy(), pairs[f"{col}_right"].to_numpy(), rtol=0, atol=1e-9)
