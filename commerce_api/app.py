@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from commerce_api import errors
-from commerce_api.db import make_engine, make_sessionmaker
+from commerce_api.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
 from commerce_api.migrate import upgrade
@@ -42,7 +42,7 @@ def build_services(settings: ApiSettings, migrate: bool = True) -> Services:
     secrets = settings.provider_secrets
     payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
     return Services(settings, make_sessionmaker(engine), payments,
-                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]))
+                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), make_read_sessionmaker(engine))
 
 
 async def _sweep_forever(svc: Services) -> None:
@@ -76,7 +76,6 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
                               "in minor units (fen / cents). "
                               "Authenticate with `Authorization: Bearer <API key>`.")
     app.state.services = build_services(settings)
-    app.state.sessions = app.state.services.sessions
     errors.install(app)
     for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations):
         app.include_router(module.router)

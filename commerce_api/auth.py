@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from commerce_api.clock import utcnow
 from commerce_api.errors import ApiError
@@ -75,8 +76,9 @@ def create_key(session: Session, role: str, *, customer_id: str | None = None, s
 _cache: dict[str, tuple[float, Principal | None]] = {}
 
 
-def principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, or 401."""
+async def principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller, or 401. Async so that a cached key costs no thread hop; the
+    database is read (in the thread pool) only when the key is not cached."""
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
     if not key:
@@ -85,14 +87,17 @@ def principal(request: Request) -> Principal:
     now = time.monotonic()
     hit = _cache.get(digest)
     if hit is None or now - hit[0] > _CACHE_SECONDS:
-        with request.app.state.sessions() as session:
-            row = session.execute(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.active)).scalar_one_or_none()
-        found = Principal(row.id, row.role, row.customer_id, row.store_id) if row else None
-        hit = (now, found)
+        hit = (now, await run_in_threadpool(_lookup, request.app.state.services.reads, digest))
         _cache[digest] = hit
     if hit[1] is None:
         raise ApiError(401, "unauthenticated", "unknown or revoked API key")
     return hit[1]
+
+
+def _lookup(reads: sessionmaker[Session], digest: str) -> Principal | None:
+    with reads() as session:
+        row = session.execute(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.active)).scalar_one_or_none()
+    return Principal(row.id, row.role, row.customer_id, row.store_id) if row else None
 
 
 def forget_cached_keys() -> None:

@@ -41,6 +41,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that only read. On PostgreSQL they run in autocommit: no BEGIN and
+    ROLLBACK round trips around the queries, and the same visibility as our READ COMMITTED
+    transactions (each statement sees what was committed when it started). SQLite keeps its
+    ordinary sessions (its driver's autocommit switch would undo the pragmas set at connect)."""
+    if engine.dialect.name == "sqlite":
+        return make_sessionmaker(engine)
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits at the end of the block, or rolls back on any error."""

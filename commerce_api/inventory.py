@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
@@ -43,12 +43,18 @@ class Level:
         return self.on_hand - self.reserved - self.allocated
 
 
+def pool_of(stock_pools: str, channel: str | None) -> str:
+    """The pool a sale in ``channel`` draws on, given the SKU's pool mode (``Sku.stock_pools``):
+    'shared', or the channel itself when the SKU keeps a separate pool per channel."""
+    return channel if stock_pools == "per_channel" and channel else SHARED
+
+
 def pool_for(session: Session, sku: str, channel: str | None) -> str:
-    """'shared', or the channel itself when the SKU keeps a separate pool per channel."""
+    """``pool_of`` for a SKU by id."""
     row = session.get(Sku, sku)
     if row is None:
         raise not_found("sku", sku)
-    return channel if row.stock_pools == "per_channel" and channel else SHARED
+    return pool_of(row.stock_pools, channel)
 
 
 def _ensure_row(session: Session, sku: str, location_id: str, pool: str) -> None:
@@ -151,14 +157,25 @@ def count(session: Session, location_id: str, sku: str, counted: int, pool: str 
     return delta
 
 
-def levels(session: Session, sku: str | None = None, location_id: str | None = None) -> list[Level]:
-    q = select(StockLevel)
-    if sku:
-        q = q.where(StockLevel.sku == sku)
-    if location_id:
-        q = q.where(StockLevel.location_id == location_id)
-    rows = session.execute(q.order_by(StockLevel.sku, StockLevel.location_id, StockLevel.pool)).scalars()
-    return [Level(r.sku, r.location_id, r.pool, r.on_hand, r.reserved, r.allocated) for r in rows]
+def _levels_query(by_sku: bool, by_location: bool):
+    s = StockLevel
+    q = select(s.sku, s.location_id, s.pool, s.on_hand, s.reserved, s.allocated)  # rows, not ORM objects
+    if by_sku:
+        q = q.where(s.sku == bindparam("sku"))
+    if by_location:
+        q = q.where(s.location_id == bindparam("location_id"))
+    return q.order_by(s.sku, s.location_id, s.pool)
+
+
+# built once: building a statement costs about as much as running this one
+_LEVELS = {(by_sku, by_location): _levels_query(by_sku, by_location) for by_sku in (False, True)
+           for by_location in (False, True)}
+
+
+def levels(session: Session | Connection, sku: str | None = None, location_id: str | None = None) -> list[Level]:
+    """Stock rows, all or of one SKU and/or location, ordered by SKU, location and pool."""
+    rows = session.execute(_LEVELS[(bool(sku), bool(location_id))], {"sku": sku, "location_id": location_id})
+    return [Level(*r) for r in rows]
 
 
 def rebuild_from_ledger(session: Session) -> dict[tuple[str, str, str], tuple[int, int, int]]:

@@ -166,7 +166,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
         region = region or store.region
     elif customer is not None:
         region = region or customer.region
-    pools = {sku: req.channel if skus[sku].stock_pools == "per_channel" else inventory.SHARED for sku in wanted}
+    pools = {sku: inventory.pool_of(skus[sku].stock_pools, req.channel) for sku in wanted}
     prices = prices_in_force(session, list(wanted), now, region, req.channel)
     sales = {sku: sale for sku, sale in active_flash_sales(session, list(wanted), now).items()
              if sale.price < prices[sku].price}

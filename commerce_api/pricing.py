@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, literal, or_, select
+from sqlalchemy import Connection, String, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from commerce_api.errors import not_found
@@ -22,22 +22,27 @@ class Price:
     list_price: int
 
 
-def prices_in_force(session: Session, skus: list[str], at: datetime, region: str | None = None,
+# Built once with bind parameters: building a statement of this size costs more than running it.
+_BEST_PROMO = (
+    select(PromoPrice.id).where(
+        PromoPrice.sku == Sku.sku, PromoPrice.starts_at <= bindparam("at"), PromoPrice.ends_at > bindparam("at"),
+        or_(PromoPrice.region.is_(None), PromoPrice.region == bindparam("region", type_=String)),
+        or_(PromoPrice.channel.is_(None), PromoPrice.channel == bindparam("channel", type_=String)),
+    ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate(Sku).scalar_subquery()
+)
+_PRICES = (
+    select(Sku.sku, Sku.list_price, RegionalPrice.price, PromoPrice.id, PromoPrice.price)
+    .outerjoin(RegionalPrice, and_(RegionalPrice.sku == Sku.sku,
+                                   RegionalPrice.region == bindparam("region", type_=String)))
+    .outerjoin(PromoPrice, PromoPrice.id == _BEST_PROMO)
+    .where(Sku.sku.in_(bindparam("skus", expanding=True)))
+)
+
+
+def prices_in_force(session: Session | Connection, skus: list[str], at: datetime, region: str | None = None,
                     channel: str | None = None) -> dict[str, Price]:
     """The price in force of each SKU, in one query (unknown SKUs are left out)."""
-    best_promo = (
-        select(PromoPrice.id).where(
-            PromoPrice.sku == Sku.sku, PromoPrice.starts_at <= at, PromoPrice.ends_at > at,
-            or_(PromoPrice.region.is_(None), PromoPrice.region == literal(region)),
-            or_(PromoPrice.channel.is_(None), PromoPrice.channel == literal(channel)),
-        ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate(Sku).scalar_subquery()
-    )
-    rows = session.execute(
-        select(Sku.sku, Sku.list_price, RegionalPrice.price, PromoPrice.id, PromoPrice.price)
-        .outerjoin(RegionalPrice, and_(RegionalPrice.sku == Sku.sku, RegionalPrice.region == literal(region)))
-        .outerjoin(PromoPrice, PromoPrice.id == best_promo)
-        .where(Sku.sku.in_(skus))
-    )
+    rows = session.execute(_PRICES, {"skus": list(skus), "at": at, "region": region, "channel": channel})
     out = {}
     for sku, list_price, regional, promo_id, promo_price in rows:
         price, rule = list_price, "list"
@@ -49,7 +54,7 @@ def prices_in_force(session: Session, skus: list[str], at: datetime, region: str
     return out
 
 
-def price_in_force(session: Session, sku: str, at: datetime, region: str | None = None,
+def price_in_force(session: Session | Connection, sku: str, at: datetime, region: str | None = None,
                    channel: str | None = None) -> Price:
     price = prices_in_force(session, [sku], at, region, channel).get(sku)
     if price is None:
@@ -57,11 +62,14 @@ def price_in_force(session: Session, sku: str, at: datetime, region: str | None 
     return price
 
 
+_FLASH_SALES = select(FlashSale).where(FlashSale.sku.in_(bindparam("skus", expanding=True)),
+                                       FlashSale.starts_at <= bindparam("at"), FlashSale.ends_at > bindparam("at"))
+
+
 def active_flash_sales(session: Session, skus: list[str], at: datetime) -> dict[str, FlashSale]:
     """The cheapest flash sale running at ``at`` per SKU."""
     out: dict[str, FlashSale] = {}
-    for sale in session.execute(select(FlashSale).where(FlashSale.sku.in_(skus), FlashSale.starts_at <= at,
-                                                        FlashSale.ends_at > at)).scalars():
+    for sale in session.execute(_FLASH_SALES, {"skus": list(skus), "at": at}).scalars():
         if sale.sku not in out or sale.price < out[sale.sku].price:
             out[sale.sku] = sale
     return out

@@ -142,16 +142,17 @@ def create_product(body: ProductIn, who: Caller, svc: Svc) -> dict:
 def list_products(who: Caller, svc: Svc, paging: Paging, category: Annotated[str | None, Query(max_length=200)] = None,
                   channel: Channel | None = None, include_unlisted: bool = False) -> dict:
     """Products, filtered by category; shoppers see only listed products."""
-    q = select(Product).order_by(Product.id)
+    # plain rows, not ORM objects: a page is read, never changed
+    q = select(Product.__table__).order_by(Product.id)
     if category:
         q = q.where(Product.category == category)
     if who.role == "shopper" or not include_unlisted:
         q = q.where(Product.listed)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         out = paginate(s, q, paging, lambda p: p)
-        by_product: dict[str, list[Sku]] = {}
-        for k in s.execute(select(Sku).where(Sku.product_id.in_([p.id for p in out["items"]])).order_by(Sku.sku)
-                           ).scalars():  # one query for the page's SKUs
+        by_product: dict[str, list] = {}
+        for k in s.execute(select(Sku.__table__).where(Sku.product_id.in_([p.id for p in out["items"]]))
+                           .order_by(Sku.sku)):  # one query for the page's SKUs
             if (k.listed or (include_unlisted and who.role != "shopper")) and (
                     channel is None or k.visible_channels is None or channel in k.visible_channels):
                 by_product.setdefault(k.product_id, []).append(k)
@@ -161,7 +162,7 @@ def list_products(who: Caller, svc: Svc, paging: Paging, category: Annotated[str
 
 @router.get("/products/{product_id}")
 def get_product(product_id: Ident, who: Caller, svc: Svc) -> dict:
-    with svc.sessions() as s:
+    with svc.reads() as s:
         p = s.get(Product, product_id)
         if p is None or (who.role == "shopper" and not p.listed):
             raise not_found("product", product_id)
@@ -243,7 +244,7 @@ def get_price(sku: Ident, who: Caller, svc: Svc, region: Annotated[str | None, Q
               channel: Channel | None = None, at: datetime | None = None) -> dict:
     """The price in force at ``at`` (default now) for a region and channel, and the rule that set it."""
     moment = as_utc(at) if at else utcnow()
-    with svc.sessions() as s:
+    with svc.reads() as s:
         price = price_in_force(s, sku, moment, region, channel)
         sale = active_flash_sale(s, sku, moment)
     out = {"sku": sku, "price": price.price, "rule": price.rule, "list_price": price.list_price,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, or_, select
 
 from commerce_api import inventory
 from commerce_api.clock import utcnow
@@ -16,7 +16,7 @@ from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, pagin
 from commerce_api.errors import ApiError, not_found
 from commerce_api.payments import stored_value_move
 from commerce_api.pricing import price_in_force
-from commerce_api.schema import Customer, Location, Product, Sku, StoredValueEntry
+from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StoredValueEntry
 
 router = APIRouter(tags=["members and till"])
 
@@ -67,14 +67,14 @@ def list_customers(who: Caller, svc: Svc, paging: Paging,
     q = select(Customer).order_by(Customer.id)
     if tier:
         q = q.where(Customer.tier == tier)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return paginate(s, q, paging, customer_dict)
 
 
 @router.get("/customers/{customer_id}")
 def get_customer(customer_id: Ident, who: Caller, svc: Svc) -> dict:
     who.check_customer(customer_id)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         c = s.get(Customer, customer_id)
         if c is None:
             raise not_found("customer", customer_id)
@@ -94,7 +94,7 @@ def top_up(customer_id: Ident, body: TopUpIn, who: Caller, svc: Svc) -> dict:
 def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> dict:
     """Balance and the card's ledger, newest first."""
     who.check_customer(customer_id)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         c = s.get(Customer, customer_id)
         if c is None:
             raise not_found("customer", customer_id)
@@ -109,11 +109,25 @@ def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> d
 def till_member(member_code: Ident, who: Caller, svc: Svc) -> dict:
     """Member-code lookup at the till: who, tier, points, stored-value balance."""
     who.require("store_staff")
-    with svc.sessions() as s:
+    with svc.reads() as s:
         c = s.execute(select(Customer).where(Customer.member_code == member_code)).scalar_one_or_none()
     if c is None:
         raise not_found("member code", member_code)
     return customer_dict(c)
+
+
+# One round trip for what a scan shows besides the price: the SKU (by barcode or id), its product,
+# the store and the store's stock rows of it (one per pool).
+_SCAN = (
+    select(Sku.sku, Sku.barcode, Sku.spec, Sku.listed, Sku.stock_pools, Product.name,
+           Product.listed.label("product_listed"), Location.id.label("store_id"), Location.region,
+           StockLevel.pool, (StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated).label("available"))
+    .join(Product, Product.id == Sku.product_id)
+    .outerjoin(Location, Location.id == bindparam("store_id"))
+    .outerjoin(StockLevel, and_(StockLevel.sku == Sku.sku, StockLevel.location_id == Location.id))
+    .where(or_(Sku.barcode == bindparam("code"), Sku.sku == bindparam("code")))
+    .order_by(Sku.sku)
+)
 
 
 @router.get("/till/scan/{code}")
@@ -125,17 +139,16 @@ def till_scan(code: Ident, who: Caller, svc: Svc,
     store_id = store_id or who.store_id
     if not store_id:
         raise ApiError(422, "store_required", "give store_id")
-    with svc.sessions() as s:
-        row = s.execute(select(Sku).where((Sku.barcode == code) | (Sku.sku == code))).scalars().first()
-        if row is None:
+    with svc.read_connection() as conn:
+        rows = conn.execute(_SCAN, {"code": code, "store_id": store_id}).all()
+        if not rows:
             raise not_found("barcode", code)
-        store = s.get(Location, store_id)
-        if store is None:
+        row = rows[0]
+        if row.store_id is None:
             raise not_found("store", store_id)
-        product = s.get(Product, row.product_id)
-        price = price_in_force(s, row.sku, utcnow(), store.region, "store_pos")
-        pool = inventory.pool_for(s, row.sku, "store_pos")
-        stock = sum(lv.available for lv in inventory.levels(s, row.sku, store_id) if lv.pool == pool)
-    return {"sku": row.sku, "barcode": row.barcode, "name": product.name, "spec": row.spec, "price": price.price,
+        price = price_in_force(conn, row.sku, utcnow(), row.region, "store_pos")
+    pool = inventory.pool_of(row.stock_pools, "store_pos")
+    stock = sum(r.available for r in rows if r.sku == row.sku and r.pool == pool)
+    return {"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec, "price": price.price,
             "price_rule": price.rule, "list_price": price.list_price, "store_id": store_id, "available": stock,
-            "listed": row.listed and product.listed}
+            "listed": row.listed and row.product_listed}

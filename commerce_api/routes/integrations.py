@@ -54,7 +54,7 @@ def simulate_payment(payment_id: Ident, body: SimulatedPaymentIn, who: Caller, s
     """Development stand-in for the shopper paying in the WeChat / Alipay app: the simulator signs a
     callback and it goes through the same verification and handling as a real one."""
     who.require("service")
-    with svc.sessions() as s:
+    with svc.reads() as s:
         payment = s.get(Payment, payment_id)
         if payment is None or payment.provider not in PROVIDERS:
             raise not_found("provider payment", payment_id)
@@ -98,7 +98,7 @@ def export_payments(who: Caller, svc: Svc, paging: Paging, updated_since: dateti
     q = select(Payment).order_by(Payment.updated_at, Payment.id)
     if updated_since:
         q = q.where(Payment.updated_at > as_utc(updated_since))
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return paginate(s, q, paging, payment_dict)
 
 
@@ -108,7 +108,7 @@ def export_movements(who: Caller, svc: Svc, paging: Paging,
     """The stock ledger after movement ``after_id`` (ids only grow: a cursor for incremental reads)."""
     who.require("service")
     q = select(StockMovement).where(StockMovement.id > after_id).order_by(StockMovement.id)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return paginate(s, q, paging, lambda m: {
             "id": m.id, "sku": m.sku, "location_id": m.location_id, "pool": m.pool, "kind": m.kind,
             "on_hand_delta": m.on_hand_delta, "reserved_delta": m.reserved_delta,
@@ -117,7 +117,7 @@ def export_movements(who: Caller, svc: Svc, paging: Paging,
 
 @router.get("/shipments/{waybill}")
 def get_shipment(waybill: Ident, who: Caller, svc: Svc) -> dict:
-    with svc.sessions() as s:
+    with svc.reads() as s:
         sh = s.execute(select(Shipment).where(Shipment.waybill == waybill)).scalar_one_or_none()
         if sh is None:
             raise not_found("waybill", waybill)

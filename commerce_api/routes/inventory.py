@@ -54,8 +54,8 @@ def get_levels(who: Caller, svc: Svc, sku: Annotated[str | None, Query(max_lengt
     who.require("store_staff", "marketer", "service")
     if not sku and not location_id:
         raise ApiError(422, "filter_required", "give sku, location_id or both")
-    with svc.sessions() as s:
-        rows = inventory.levels(s, sku=sku, location_id=location_id)
+    with svc.read_connection() as conn:
+        rows = inventory.levels(conn, sku=sku, location_id=location_id)
     return {"items": [level_dict(lv) for lv in rows]}
 
 
@@ -97,6 +97,6 @@ def stock_count(body: CountIn, who: Caller, svc: Svc) -> dict:
 def ledger_check(who: Caller, svc: Svc) -> dict:
     """Rebuild every stock row from the movement ledger and list any row that differs (should be none)."""
     who.require("service")
-    with svc.sessions() as s:
+    with svc.reads() as s:
         bad = inventory.ledger_mismatches(s)
     return {"balanced": not bad, "mismatches": [{**m, "key": list(m["key"])} for m in bad]}

@@ -64,7 +64,7 @@ def list_locations(who: Caller, svc: Svc, paging: Paging,
     q = select(Location).order_by(Location.id)
     if kind:
         q = q.where(Location.kind == kind)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return paginate(s, q, paging, location_dict)
 
 
@@ -76,7 +76,7 @@ def nearby_pickup(who: Caller, svc: Svc, latitude: Annotated[float, Query(ge=-90
                   limit: Annotated[int, Query(ge=1, le=50)] = 5, channel: Annotated[str | None, Query(max_length=32)] = None
                   ) -> dict:
     """The closest pickup stores that have ``quantity`` of ``sku`` available now."""
-    with svc.sessions() as s:
+    with svc.reads() as s:
         pool = inventory.pool_for(s, sku, channel)
         stock = {lv.location_id: lv.available for lv in inventory.levels(s, sku=sku) if lv.pool == pool}
         stores = s.execute(select(Location).where(Location.kind == "store", Location.pickup,
@@ -94,7 +94,7 @@ def delivery_estimate(who: Caller, svc: Svc, sku: Annotated[str, Query(min_lengt
                       quantity: Annotated[int, Query(ge=1, le=100_000)] = 1,
                       channel: Annotated[str | None, Query(max_length=32)] = None) -> dict:
     """Where delivery would ship from (the allocation rule of checkout) and in how many days."""
-    with svc.sessions() as s:
+    with svc.reads() as s:
         pool = inventory.pool_for(s, sku, channel)
         picks = plan(s, {sku: quantity}, {sku: pool}, "delivery", None, region)
         sources = []

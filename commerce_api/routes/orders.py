@@ -179,7 +179,7 @@ def list_orders(who: Caller, svc: Svc, paging: Paging, status: Annotated[str | N
         q = q.where(Order.customer_id == customer_id)
     if updated_since:
         q = q.where(Order.updated_at > as_utc(updated_since))
-    with svc.sessions() as s:
+    with svc.reads() as s:
         out = paginate(s, q, paging, lambda o: o)
         out["items"] = [order_dict(s, o) for o in out["items"]]
     return out
@@ -187,7 +187,7 @@ def list_orders(who: Caller, svc: Svc, paging: Paging, status: Annotated[str | N
 
 @router.get("/orders/{order_id}")
 def get_order(order_id: Ident, who: Caller, svc: Svc) -> dict:
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return order_dict(s, _load(s, who, order_id, lock=False))
 
 
@@ -209,7 +209,7 @@ def pay(order_id: Ident, body: PaymentIn, who: Caller, svc: Svc, idempotency_key
 
 @router.get("/orders/{order_id}/payments")
 def list_payments(order_id: Ident, who: Caller, svc: Svc) -> dict:
-    with svc.sessions() as s:
+    with svc.reads() as s:
         _load(s, who, order_id, lock=False)
         rows = s.execute(select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at)).scalars()
         return {"items": [payment_dict(p) for p in rows]}
@@ -282,7 +282,7 @@ def list_returns(who: Caller, svc: Svc, paging: Paging,
     if who.role == "store_staff":
         q = q.join(Order, Order.id == ReturnRequest.order_id).where(Order.store_id == who.store_id)
     q = q.order_by((ReturnRequest.priority == "high").desc(), ReturnRequest.created_at, ReturnRequest.id)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return paginate(s, q, paging, return_dict)
 
 
@@ -331,7 +331,7 @@ def create_cart(body: CartIn, who: Caller, svc: Svc) -> dict:
 
 @router.get("/carts/{cart_id}")
 def get_cart(cart_id: Ident, who: Caller, svc: Svc) -> dict:
-    with svc.sessions() as s:
+    with svc.reads() as s:
         return cart_dict(s, _cart(s, who, cart_id))
 
 
@@ -360,7 +360,7 @@ def set_cart_line(cart_id: Ident, sku: Ident, body: CartLineIn, who: Caller, svc
 @router.post("/carts/{cart_id}/checkout", status_code=201)
 def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> dict:
     """Turn the cart into an order (stock reserved). Use an ``Idempotency-Key`` against double submits."""
-    with svc.sessions() as s:
+    with svc.reads() as s:
         cart = _cart(s, who, cart_id)
         if cart.checked_out_order_id and idempotency_key is None:
             raise conflict("checked_out", f"cart {cart_id} became order {cart.checked_out_order_id}")

@@ -69,7 +69,7 @@ def _answer(svc, customer_id: str | None, region: str | None, location_id: str |
     personal = customer_id is not None and (customer_id, variant) in index.customer_row
     candidates = index.recommend(customer_id, CANDIDATES, variant=variant, cart=cart, session_skus=viewed,
                                  region=region)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         showable = _showable(s, candidates, channel, location_id)
     items = [sku for sku in candidates if sku in showable][:n]
     return {"customer_id": customer_id, "variant": variant, "source": "personal" if personal else "cold_start",
@@ -90,7 +90,7 @@ def customer_recommendations(
     Members without a list of their own get the cold start (similar to ``viewed``, popular in their region)."""
     who.require("shopper", "service", "marketer", "store_staff")
     who.check_customer(customer_id)
-    with svc.sessions() as s:
+    with svc.reads() as s:
         customer = s.get(Customer, customer_id)
         if customer is None:
             raise not_found("customer", customer_id)
