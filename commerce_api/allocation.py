@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from commerce_api.errors import ApiError, not_found
@@ -27,6 +27,15 @@ class Pick:
     location_id: str
 
 
+_STOCK_ANYWHERE = (
+    select(StockLevel.sku, StockLevel.location_id, StockLevel.pool,
+           StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated, Location.kind, Location.region)
+    .join(Location, Location.id == StockLevel.location_id)
+    .where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
+)
+_STOCK_AT_STORE = _STOCK_ANYWHERE.where(StockLevel.location_id == bindparam("store_id"))
+
+
 def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfillment: str,
          store_id: str | None, region: str | None) -> list[Pick]:
     """Picks covering ``wanted`` (sku -> quantity); raises OutOfStock if the stock is not there."""
@@ -36,14 +45,11 @@ def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfil
             raise not_found("store", store_id)
         if fulfillment == "pickup" and not store.pickup:
             raise ApiError(422, "no_pickup", f"store {store_id} does not offer pickup")
-    s = StockLevel
-    q = select(s.sku, s.location_id, s.pool, s.on_hand - s.reserved - s.allocated, Location.kind, Location.region) \
-        .join(Location, Location.id == s.location_id).where(s.sku.in_(list(wanted)))
-    if fulfillment in ("pickup", "in_store"):
-        q = q.where(s.location_id == store_id)
+    q = _STOCK_AT_STORE if fulfillment in ("pickup", "in_store") else _STOCK_ANYWHERE
     available: dict[tuple[str, str], int] = {}
     rank: dict[str, tuple] = {}
-    for sku, location_id, pool, free, kind, loc_region in session.execute(q):
+    for sku, location_id, pool, free, kind, loc_region in session.execute(q, {"skus": list(wanted),
+                                                                              "store_id": store_id}):
         if pool == pools[sku] and free > 0:
             available[(sku, location_id)] = free
             rank[location_id] = (0 if region and loc_region == region else 1, KIND_RANK.get(kind, 3), location_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -14,6 +14,7 @@ from commerce_api.auth import Principal, principal
 from commerce_api.logistics import CarrierAdapter
 from commerce_api.payments import Payments
 from commerce_api.settings import ApiSettings
+from commerce_api.versioned_cache import VersionedCache
 
 # identifiers and short texts: bounded so that nothing oversized reaches the database
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -35,6 +36,8 @@ class Services:
     payments: Payments
     carrier: CarrierAdapter
     reads: sessionmaker[Session]  # for requests that only read (see ``db.make_read_sessionmaker``)
+    # catalogue pages as JSON, per catalogue_version (per app: another database has other versions)
+    catalogue_pages: VersionedCache[bytes] = field(default_factory=VersionedCache)
 
     def read_connection(self) -> Connection:
         """A Core connection like the ``reads`` sessions, for the hot read paths (stock, till scans):

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Row, bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
@@ -114,8 +114,16 @@ def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) 
                 row.quantity = max(row.quantity - line.quantity, 0)
 
 
-def _validate(session: Session, req: OrderIn
-              ) -> tuple[dict[str, int], dict[str, Sku], dict[str, Product], Customer | None]:
+# The SKUs of an order with what checkout needs of their products, as rows (read, never changed here);
+# built once with bind parameters.
+_ORDER_SKUS = (
+    select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
+           Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct)
+    .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True)))
+)
+
+
+def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str, Row], Customer | None]:
     if not req.lines:
         raise ApiError(422, "empty_order", "an order needs at least one line")
     if req.fulfillment not in ("delivery", "pickup", "in_store"):
@@ -132,20 +140,16 @@ def _validate(session: Session, req: OrderIn
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    skus, products = {}, {}
-    for sku_row, product in session.execute(select(Sku, Product).join(Product, Product.id == Sku.product_id)
-                                            .where(Sku.sku.in_(wanted))):
-        skus[sku_row.sku], products[product.id] = sku_row, product
+    skus = {row.sku: row for row in session.execute(_ORDER_SKUS, {"skus": list(wanted)})}
     missing = sorted(set(wanted) - set(skus))
     if missing:
         raise ApiError(422, "unknown_sku", f"unknown SKU(s): {', '.join(missing)}", {"skus": missing})
     for sku, row in skus.items():
-        product = products[row.product_id]
-        if not (row.listed and product.listed):
+        if not (row.listed and row.product_listed):
             raise ApiError(422, "not_listed", f"{sku} is not listed")
         if row.visible_channels is not None and req.channel not in row.visible_channels:
             raise ApiError(422, "not_visible", f"{sku} is not sold in channel {req.channel}")
-    return wanted, skus, products, customer
+    return wanted, skus, customer
 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
@@ -157,7 +161,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
     stock updates last, just before commit."""
     now = now or utcnow()
-    wanted, skus, products, customer = _validate(session, req)
+    wanted, skus, customer = _validate(session, req)
     region = req.delivery_region
     if req.store_id:
         store = session.get(Location, req.store_id)
@@ -176,10 +180,10 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     total, deposit, ship_after = 0, 0, None
     for sku, qty in wanted.items():  # the same whichever locations the stock comes from
         total += unit[sku] * qty
-        product = products[skus[sku].product_id]
-        if product.presale_ship_after is not None:
-            deposit += unit[sku] * qty * (product.presale_deposit_pct or 100) // 100
-            ship_after = max(ship_after or product.presale_ship_after, product.presale_ship_after)
+        row = skus[sku]
+        if row.presale_ship_after is not None:
+            deposit += unit[sku] * qty * (row.presale_deposit_pct or 100) // 100
+            ship_after = max(ship_after or row.presale_ship_after, row.presale_ship_after)
     order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
                   store_id=req.store_id, delivery_region=region, status="created", total=total, deposit=deposit,
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,

@@ -58,6 +58,16 @@ class Product(Base):
     updated_at: Mapped[datetime]
 
 
+class CatalogueVersion(Base):
+    """One row whose ``version`` goes up with every change to ``products`` or ``skus``: database
+    triggers bump it (migration 0002), so no writer can forget. Catalogue pages are cached per
+    process under the version they were read at (``routes/catalogue.py``)."""
+
+    __tablename__ = "catalogue_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Sku(Base):
     __tablename__ = "skus"
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)

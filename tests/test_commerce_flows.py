@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from commerce_api.clock import utcnow
 from commerce_api.inventory import ledger_mismatches
+from commerce_api.schema import Product, Sku
 from commerce_api.sweeper import sweep_expired
+from commerce_api.versioned_cache import VersionedCache
 
 
 def stock(w, sku, location):
@@ -85,6 +88,42 @@ def test_catalogue_listing_visibility_and_pagination(world):
                                                         "lines": [{"sku": "MILK-1L", "quantity": 1}]})
     assert r.status_code == 422 and r.json()["error"]["code"] == "not_visible"
     assert w.call("POST", "/products", role="shopper", json={}).status_code in (403, 422)
+
+
+def test_catalogue_pages_are_cached_until_any_catalogue_change(world):
+    """Pages are cached per catalogue version; the database bumps it on every product or SKU write,
+    also writes that bypass the API, so no change is ever hidden by the cache."""
+    w = world
+
+    def listing():
+        return w.call("GET", "/products", role="shopper", params={"limit": 50}, expect=200).json()
+
+    first = listing()
+    assert listing() == first and len(w.services.catalogue_pages) == 1  # served from the cache
+    w.call("PATCH", "/skus/CASE-BLK", role="marketer", json={"list_price": 1234}, expect=200)
+    case = next(p for p in listing()["items"] if p["id"] == "P-CASE")
+    assert next(s for s in case["skus"] if s["sku"] == "CASE-BLK")["list_price"] == 1234
+    with w.services.sessions() as s, s.begin():  # a write outside the API (an ERP job, a migration)
+        s.execute(update(Product).where(Product.id == "P-MILK").values(name="Fresh milk 1 L"))
+    assert next(p for p in listing()["items"] if p["id"] == "P-MILK")["name"] == "Fresh milk 1 L"
+    with w.services.sessions() as s, s.begin():
+        s.execute(update(Sku).where(Sku.sku == "MILK-1L").values(listed=False))
+    assert next(p for p in listing()["items"] if p["id"] == "P-MILK")["skus"] == []
+    w.call("PATCH", "/products/P-MILK", role="marketer", json={"listed": False}, expect=200)
+    assert {p["id"] for p in listing()["items"]} == {p["id"] for p in first["items"]} - {"P-MILK"}
+    assert listing()["total"] == first["total"] - 1
+
+
+def test_versioned_cache_misses_on_another_version_and_stays_bounded():
+    cache = VersionedCache(max_entries=2)
+    cache.put("a", 1, b"one")
+    assert cache.get("a", 1) == b"one" and cache.get("a", 2) is None and cache.get("b", 1) is None
+    cache.put("a", 2, b"two")
+    cache.put("b", 2, b"x")
+    cache.put("c", 2, b"y")  # full: starts over
+    assert len(cache) == 1 and cache.get("c", 2) == b"y" and cache.get("a", 2) is None
+    with pytest.raises(ValueError):
+        VersionedCache(max_entries=0)
 
 
 def test_inventory_receive_transfer_count_and_ledger(world):

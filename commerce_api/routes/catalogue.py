@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from commerce_api.clock import as_utc, utcnow
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Money, Paging, Strict, Svc, Text200, paginate
+from commerce_api.deps import Caller, Ident, Money, Page, Paging, Services, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.pricing import active_flash_sale, price_in_force
-from commerce_api.schema import FlashSale, Product, PromoPrice, RegionalPrice, Sku, Supplier
+from commerce_api.schema import CatalogueVersion, FlashSale, Product, PromoPrice, RegionalPrice, Sku, Supplier
 
 router = APIRouter(tags=["catalogue"])
 Channel = Literal["mini_program", "app", "h5", "store_pos", "self_checkout", "live_stream", "community_group",
@@ -138,22 +139,41 @@ def create_product(body: ProductIn, who: Caller, svc: Svc) -> dict:
         return product_dict(p, rows)
 
 
+_CATALOGUE_VERSION = select(CatalogueVersion.version).where(CatalogueVersion.id == 1)
+
+
 @router.get("/products")
 def list_products(who: Caller, svc: Svc, paging: Paging, category: Annotated[str | None, Query(max_length=200)] = None,
                   channel: Channel | None = None, include_unlisted: bool = False) -> dict:
-    """Products, filtered by category; shoppers see only listed products."""
+    """Products, filtered by category; shoppers see only listed products.
+
+    Pages are cached per process under the catalogue version (bumped by the database on any product
+    or SKU change); the version is read first, so a page is never older than the request."""
+    show_unlisted = include_unlisted and who.role != "shopper"
+    key = (category, channel, show_unlisted, paging.limit, paging.offset)
+    with svc.read_connection() as conn:
+        version = conn.execute(_CATALOGUE_VERSION).scalar_one()
+    body = svc.catalogue_pages.get(key, version)
+    if body is None:
+        body = JSONResponse(_product_page(svc, paging, category, channel, show_unlisted)).body
+        svc.catalogue_pages.put(key, version, body)
+    return Response(body, media_type="application/json")
+
+
+def _product_page(svc: Services, paging: Page, category: str | None, channel: str | None, show_unlisted: bool
+                  ) -> dict:
     # plain rows, not ORM objects: a page is read, never changed
     q = select(Product.__table__).order_by(Product.id)
     if category:
         q = q.where(Product.category == category)
-    if who.role == "shopper" or not include_unlisted:
+    if not show_unlisted:
         q = q.where(Product.listed)
     with svc.reads() as s:
         out = paginate(s, q, paging, lambda p: p)
         by_product: dict[str, list] = {}
         for k in s.execute(select(Sku.__table__).where(Sku.product_id.in_([p.id for p in out["items"]]))
                            .order_by(Sku.sku)):  # one query for the page's SKUs
-            if (k.listed or (include_unlisted and who.role != "shopper")) and (
+            if (k.listed or show_unlisted) and (
                     channel is None or k.visible_channels is None or channel in k.visible_channels):
                 by_product.setdefault(k.product_id, []).append(k)
         out["items"] = [product_dict(p, by_product.get(p.id, [])) for p in out["items"]]
