@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 
 def make_engine(url: str, pool_size: int = 20) -> Engine:
@@ -64,3 +64,18 @@ def dialect_insert(session: Session, table):
 
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return module.insert(table)
+
+
+def insert_persistent(session: Session, objects: Sequence[object]) -> None:
+    """INSERT new mapped objects of one class in one Core statement and attach them to ``session`` as
+    persistent rows (later changes to them are UPDATEs as usual). Cheaper than the unit of work's
+    flush on a hot path (checkout); every column attribute must be set (unset ones would be
+    lazy-loaded on first access)."""
+    if not objects:
+        return
+    mapper = inspect(type(objects[0]))
+    columns = [attr.key for attr in mapper.column_attrs]
+    session.execute(insert(mapper.local_table), [{k: getattr(o, k) for k in columns} for o in objects])
+    for o in objects:
+        make_transient_to_detached(o)
+        session.add(o)

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from commerce_api import inventory
 from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
-from commerce_api.db import dialect_insert
+from commerce_api.db import dialect_insert, insert_persistent
 from commerce_api.errors import ApiError, conflict, not_found
-from commerce_api.pricing import active_flash_sales, prices_in_force
+from commerce_api.pricing import cheapest_flash_sale, prices_in_force
 from commerce_api.schema import (
     Customer,
     FlashPurchase,
@@ -114,16 +114,27 @@ def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) 
                 row.quantity = max(row.quantity - line.quantity, 0)
 
 
-# The SKUs of an order with what checkout needs of their products, as rows (read, never changed here);
-# built once with bind parameters.
+# The SKUs of an order with what checkout needs of their products, the flash sale running and the
+# customer, in one round trip; rows (read, never changed here), built once with bind parameters.
 _ORDER_SKUS = (
     select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
-           Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct)
+           Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
+           cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
+           select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
+           select(Customer.region).where(Customer.id == bindparam("customer_id")).scalar_subquery()
+           .label("customer_region"))
     .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True)))
 )
 
 
-def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str, Row], Customer | None]:
+@dataclass(frozen=True)
+class _Buyer:
+    id: str
+    region: str | None
+
+
+def _validate(session: Session, req: OrderIn, now: datetime
+              ) -> tuple[dict[str, int], dict[str, Row], _Buyer | None]:
     if not req.lines:
         raise ApiError(422, "empty_order", "an order needs at least one line")
     if req.fulfillment not in ("delivery", "pickup", "in_store"):
@@ -132,15 +143,21 @@ def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str,
         raise ApiError(422, "invalid_fulfillment", f"in_store orders come from {' or '.join(TILL_CHANNELS)}")
     if req.fulfillment != "delivery" and not req.store_id:
         raise ApiError(422, "store_required", f"a {req.fulfillment} order needs a store_id")
-    customer = session.get(Customer, req.customer_id) if req.customer_id else None
-    if req.customer_id and customer is None:
-        raise not_found("customer", req.customer_id)
     wanted: dict[str, int] = {}
     for line in req.lines:
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    skus = {row.sku: row for row in session.execute(_ORDER_SKUS, {"skus": list(wanted)})}
+    rows = session.execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now}).all()
+    if req.customer_id:
+        if rows:
+            found, region = rows[0].customer_id, rows[0].customer_region
+        else:  # no SKU row to carry the customer: look it up on its own
+            customer = session.get(Customer, req.customer_id)
+            found, region = (customer.id, customer.region) if customer else (None, None)
+        if found is None:
+            raise not_found("customer", req.customer_id)
+    skus = {row.sku: row for row in rows}
     missing = sorted(set(wanted) - set(skus))
     if missing:
         raise ApiError(422, "unknown_sku", f"unknown SKU(s): {', '.join(missing)}", {"skus": missing})
@@ -149,7 +166,7 @@ def _validate(session: Session, req: OrderIn) -> tuple[dict[str, int], dict[str,
             raise ApiError(422, "not_listed", f"{sku} is not listed")
         if row.visible_channels is not None and req.channel not in row.visible_channels:
             raise ApiError(422, "not_visible", f"{sku} is not sold in channel {req.channel}")
-    return wanted, skus, customer
+    return wanted, skus, _Buyer(req.customer_id, region) if req.customer_id else None
 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
@@ -161,7 +178,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
     stock updates last, just before commit."""
     now = now or utcnow()
-    wanted, skus, customer = _validate(session, req)
+    wanted, skus, customer = _validate(session, req, now)
     region = req.delivery_region
     if req.store_id:
         store = session.get(Location, req.store_id)
@@ -172,8 +189,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
         region = region or customer.region
     pools = {sku: inventory.pool_of(skus[sku].stock_pools, req.channel) for sku in wanted}
     prices = prices_in_force(session, list(wanted), now, region, req.channel)
-    sales = {sku: sale for sku, sale in active_flash_sales(session, list(wanted), now).items()
-             if sale.price < prices[sku].price}
+    running = {sku: session.get(FlashSale, row.flash_sale_id) for sku, row in skus.items() if row.flash_sale_id}
+    sales = {sku: sale for sku, sale in running.items() if sale.price < prices[sku].price}
     if sales and not req.customer_id:
         raise ApiError(422, "member_required", f"{', '.join(sorted(sales))} in a flash sale: members only")
     unit = {sku: sales[sku].price if sku in sales else prices[sku].price for sku in wanted}
@@ -187,7 +204,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
                   store_id=req.store_id, delivery_region=region, status="created", total=total, deposit=deposit,
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
-                  created_at=now, updated_at=now)
+                  cancel_reason=None, created_at=now, updated_at=now, completed_at=None)
+    insert_persistent(session, [order])
     for attempt in range(3):
         picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region)
         lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
@@ -195,8 +213,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
-        session.add(order)
-        session.add_all(lines)
+        insert_persistent(session, lines)
         try:
             # a concurrent checkout may take the stock between plan and reserve: then re-plan
             with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():

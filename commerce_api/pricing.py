@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, String, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, String, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from commerce_api.errors import not_found
@@ -62,17 +62,21 @@ def price_in_force(session: Session | Connection, sku: str, at: datetime, region
     return price
 
 
-_FLASH_SALES = select(FlashSale).where(FlashSale.sku.in_(bindparam("skus", expanding=True)),
-                                       FlashSale.starts_at <= bindparam("at"), FlashSale.ends_at > bindparam("at"))
+def cheapest_flash_sale(sku: ColumnElement[str]) -> ScalarSelect[int]:
+    """Correlated subquery (to ``skus``): the id of the cheapest flash sale of ``sku`` running at the
+    bind parameter ``at`` (ties: the older sale), NULL when none runs."""
+    return (select(FlashSale.id).where(FlashSale.sku == sku, FlashSale.starts_at <= bindparam("at"),
+                                       FlashSale.ends_at > bindparam("at"))
+            .order_by(FlashSale.price, FlashSale.id).limit(1).correlate(Sku).scalar_subquery())
+
+
+_FLASH_SALES = select(FlashSale).join(Sku, FlashSale.id == cheapest_flash_sale(Sku.sku)).where(
+    Sku.sku.in_(bindparam("skus", expanding=True)))
 
 
 def active_flash_sales(session: Session, skus: list[str], at: datetime) -> dict[str, FlashSale]:
     """The cheapest flash sale running at ``at`` per SKU."""
-    out: dict[str, FlashSale] = {}
-    for sale in session.execute(_FLASH_SALES, {"skus": list(skus), "at": at}).scalars():
-        if sale.sku not in out or sale.price < out[sale.sku].price:
-            out[sale.sku] = sale
-    return out
+    return {sale.sku: sale for sale in session.execute(_FLASH_SALES, {"skus": list(skus), "at": at}).scalars()}
 
 
 def active_flash_sale(session: Session, sku: str, at: datetime) -> FlashSale | None:
