@@ -61,8 +61,9 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # far fewer request threads than anyio's default 40 (measured: 4 per worker is fastest on 2 cores):
-        # a thread holding a row lock should not queue for the GIL behind dozens of others
+        # far fewer request threads than anyio's default 40 (measured on 2 cores: 2 per worker is fastest,
+        # 4 and more lose to GIL contention): a thread holding a row lock should not queue for the GIL
+        # behind dozens of others
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         task = asyncio.create_task(_sweep_forever(app.state.services)) if sweeper else None
         yield

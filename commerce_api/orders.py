@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, bindparam, inspect, select
+from sqlalchemy import Row, String, bindparam, case, func, inspect, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
@@ -28,7 +28,7 @@ from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
 from commerce_api.db import dialect_insert, insert_persistent
 from commerce_api.errors import ApiError, conflict, not_found
-from commerce_api.pricing import cheapest_flash_sale, prices_in_force
+from commerce_api.pricing import cheapest_flash_sale, price_from_row, with_prices
 from commerce_api.schema import (
     Customer,
     FlashPurchase,
@@ -114,27 +114,30 @@ def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) 
                 row.quantity = max(row.quantity - line.quantity, 0)
 
 
-# The SKUs of an order with what checkout needs of their products, the flash sale running and the
-# customer, in one round trip; rows (read, never changed here), built once with bind parameters.
-_ORDER_SKUS = (
+# The region an order is priced and allocated for: the delivery region, else the store's (pickup and
+# till orders), else the customer's.
+_CUSTOMER_REGION = select(Customer.region).where(Customer.id == bindparam("customer_id")).scalar_subquery()
+_ORDER_REGION = case(
+    (bindparam("store_id", type_=String).is_not(None),
+     func.coalesce(bindparam("delivery_region", type_=String),
+                   select(Location.region).where(Location.id == bindparam("store_id")).scalar_subquery())),
+    else_=func.coalesce(bindparam("delivery_region", type_=String), _CUSTOMER_REGION))
+
+# Everything checkout reads before it plans, in one round trip: the SKUs with what it needs of their
+# products, their prices in force and running flash sales, the customer and the order's region.
+# Rows (read, never changed here), built once with bind parameters.
+_ORDER_SKUS = with_prices(
     select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
            Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
            cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
            select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
-           select(Customer.region).where(Customer.id == bindparam("customer_id")).scalar_subquery()
-           .label("customer_region"))
-    .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True)))
-)
+           _ORDER_REGION.label("region"))
+    .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True))),
+    _ORDER_REGION)
 
 
-@dataclass(frozen=True)
-class _Buyer:
-    id: str
-    region: str | None
-
-
-def _validate(session: Session, req: OrderIn, now: datetime
-              ) -> tuple[dict[str, int], dict[str, Row], _Buyer | None]:
+def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, int], dict[str, Row]]:
+    """The wanted quantity per SKU and the ``_ORDER_SKUS`` row per SKU; 4xx for anything amiss."""
     if not req.lines:
         raise ApiError(422, "empty_order", "an order needs at least one line")
     if req.fulfillment not in ("delivery", "pickup", "in_store"):
@@ -148,15 +151,16 @@ def _validate(session: Session, req: OrderIn, now: datetime
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    rows = session.execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now}).all()
+    rows = session.execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now,
+                                         "store_id": req.store_id, "delivery_region": req.delivery_region,
+                                         "channel": req.channel}).all()
     if req.customer_id:
-        if rows:
-            found, region = rows[0].customer_id, rows[0].customer_region
-        else:  # no SKU row to carry the customer: look it up on its own
-            customer = session.get(Customer, req.customer_id)
-            found, region = (customer.id, customer.region) if customer else (None, None)
+        # no SKU row to carry the customer: look it up on its own
+        found = rows[0].customer_id if rows else session.get(Customer, req.customer_id)
         if found is None:
             raise not_found("customer", req.customer_id)
+    if req.store_id and session.get(Location, req.store_id) is None:
+        raise not_found("store", req.store_id)
     skus = {row.sku: row for row in rows}
     missing = sorted(set(wanted) - set(skus))
     if missing:
@@ -166,7 +170,7 @@ def _validate(session: Session, req: OrderIn, now: datetime
             raise ApiError(422, "not_listed", f"{sku} is not listed")
         if row.visible_channels is not None and req.channel not in row.visible_channels:
             raise ApiError(422, "not_visible", f"{sku} is not sold in channel {req.channel}")
-    return wanted, skus, _Buyer(req.customer_id, region) if req.customer_id else None
+    return wanted, skus
 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
@@ -178,17 +182,10 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
     stock updates last, just before commit."""
     now = now or utcnow()
-    wanted, skus, customer = _validate(session, req, now)
-    region = req.delivery_region
-    if req.store_id:
-        store = session.get(Location, req.store_id)
-        if store is None:
-            raise not_found("store", req.store_id)
-        region = region or store.region
-    elif customer is not None:
-        region = region or customer.region
+    wanted, skus = _validate(session, req, now)
+    region = next(iter(skus.values())).region
     pools = {sku: inventory.pool_of(skus[sku].stock_pools, req.channel) for sku in wanted}
-    prices = prices_in_force(session, list(wanted), now, region, req.channel)
+    prices = {sku: price_from_row(row, region) for sku, row in skus.items()}
     running = {sku: session.get(FlashSale, row.flash_sale_id) for sku, row in skus.items() if row.flash_sale_id}
     sales = {sku: sale for sku, sale in running.items() if sale.price < prices[sku].price}
     if sales and not req.customer_id:

@@ -7,7 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, ScalarSelect, String, and_, bindparam, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    ScalarSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from commerce_api.errors import not_found
@@ -22,36 +33,44 @@ class Price:
     list_price: int
 
 
+def with_prices(query: Select, region: ColumnElement[str]) -> Select:
+    """``query`` (over ``skus``) with the columns ``price_from_row`` reads: list price, the regional
+    price of ``region`` and the best promotion running at the bind parameter ``at`` for ``region`` and
+    the bind parameter ``channel``. ``region`` may be a bind parameter or an expression (checkout
+    derives it from the order in the same query)."""
+    best_promo = (
+        select(PromoPrice.id).where(
+            PromoPrice.sku == Sku.sku, PromoPrice.starts_at <= bindparam("at"), PromoPrice.ends_at > bindparam("at"),
+            or_(PromoPrice.region.is_(None), PromoPrice.region == region),
+            or_(PromoPrice.channel.is_(None), PromoPrice.channel == bindparam("channel", type_=String)),
+        ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate(Sku).scalar_subquery()
+    )
+    return (query.add_columns(Sku.list_price, RegionalPrice.price.label("regional_price"),
+                              PromoPrice.id.label("promo_id"), PromoPrice.price.label("promo_price"))
+            .outerjoin(RegionalPrice, and_(RegionalPrice.sku == Sku.sku, RegionalPrice.region == region))
+            .outerjoin(PromoPrice, PromoPrice.id == best_promo))
+
+
+def price_from_row(row: Row, region: str | None) -> Price:
+    """The price in force from a row of a ``with_prices`` query."""
+    price, rule = row.list_price, "list"
+    if row.regional_price is not None:
+        price, rule = row.regional_price, f"regional:{region}"
+    if row.promo_price is not None and row.promo_price < price:
+        price, rule = row.promo_price, f"promo:{row.promo_id}"
+    return Price(row.sku, price, rule, row.list_price)
+
+
 # Built once with bind parameters: building a statement of this size costs more than running it.
-_BEST_PROMO = (
-    select(PromoPrice.id).where(
-        PromoPrice.sku == Sku.sku, PromoPrice.starts_at <= bindparam("at"), PromoPrice.ends_at > bindparam("at"),
-        or_(PromoPrice.region.is_(None), PromoPrice.region == bindparam("region", type_=String)),
-        or_(PromoPrice.channel.is_(None), PromoPrice.channel == bindparam("channel", type_=String)),
-    ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate(Sku).scalar_subquery()
-)
-_PRICES = (
-    select(Sku.sku, Sku.list_price, RegionalPrice.price, PromoPrice.id, PromoPrice.price)
-    .outerjoin(RegionalPrice, and_(RegionalPrice.sku == Sku.sku,
-                                   RegionalPrice.region == bindparam("region", type_=String)))
-    .outerjoin(PromoPrice, PromoPrice.id == _BEST_PROMO)
-    .where(Sku.sku.in_(bindparam("skus", expanding=True)))
-)
+_PRICES = with_prices(select(Sku.sku), bindparam("region", type_=String)).where(
+    Sku.sku.in_(bindparam("skus", expanding=True)))
 
 
 def prices_in_force(session: Session | Connection, skus: list[str], at: datetime, region: str | None = None,
                     channel: str | None = None) -> dict[str, Price]:
     """The price in force of each SKU, in one query (unknown SKUs are left out)."""
     rows = session.execute(_PRICES, {"skus": list(skus), "at": at, "region": region, "channel": channel})
-    out = {}
-    for sku, list_price, regional, promo_id, promo_price in rows:
-        price, rule = list_price, "list"
-        if regional is not None:
-            price, rule = regional, f"regional:{region}"
-        if promo_price is not None and promo_price < price:
-            price, rule = promo_price, f"promo:{promo_id}"
-        out[sku] = Price(sku, price, rule, list_price)
-    return out
+    return {row.sku: price_from_row(row, region) for row in rows}
 
 
 def price_in_force(session: Session | Connection, sku: str, at: datetime, region: str | None = None,

@@ -35,5 +35,5 @@ class ApiSettings:
     return_window_days: int = 7
     auto_approve_limit: int = 50_000  # minor units; gold and diamond members get twice this
     non_returnable_categories: tuple[str, ...] = ("Fresh Food", "Gift Cards", "Underwear")
-    threads: int = field(default_factory=lambda: int(os.environ.get("COMMERCE_THREADS", "4")))
+    threads: int = field(default_factory=lambda: int(os.environ.get("COMMERCE_THREADS", "2")))
     pool_size: int = field(default_factory=lambda: int(os.environ.get("COMMERCE_DB_POOL", "20")))

@@ -69,6 +69,35 @@ def test_price_in_force_at_window_edges_regions_and_channels(world):
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
 
 
+def test_checkout_prices_for_the_delivery_region_else_the_store_else_the_customer(world):
+    """Checkout prices each line for the order's region: the delivery region given, else the store's
+    (pickup and till), else the member's home region; a promotion can be limited to a region."""
+    w = world
+    w.call("PUT", "/skus/PHONE-BLK-128/regional-prices/north", role="marketer", json={"price": 389900}, expect=200)
+    now = utcnow()
+    w.call("POST", "/skus/PHONE-BLK-128/promotions", role="marketer", expect=201, json={
+        "price": 379900, "region": "east", "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat()})
+    for location in ("RW-E", "RW-N", "S1", "S3"):
+        receive(w, location, "PHONE-BLK-128", 5)
+
+    def line(role, **order):
+        body = {"channel": "app", "lines": [{"sku": "PHONE-BLK-128", "quantity": 1}], **order}
+        out = w.call("POST", "/orders", role=role, json=body, expect=201).json()
+        return out["delivery_region"], out["lines"][0]["unit_price"], out["lines"][0]["price_rule"]
+
+    assert line("shopper2") == ("north", 389900, "regional:north")  # C2 lives in the north
+    assert line("shopper")[:2] == ("east", 379900)  # C1 in the east: the east promotion
+    assert line("shopper2", delivery_region="east")[:2] == ("east", 379900)  # sent east
+    assert line("shopper", fulfillment="pickup", store_id="S3") == ("north", 389900, "regional:north")
+    assert line("staff_s3", channel="store_pos", fulfillment="in_store", store_id="S3",
+                customer_id="C1") == ("north", 389900, "regional:north")
+    assert line("service", channel="marketplace") == (None, 399900, "list")  # a guest order, no region
+    r = w.call("POST", "/orders", role="shopper", json={"channel": "app", "fulfillment": "pickup", "store_id": "S9",
+                                                        "lines": [{"sku": "PHONE-BLK-128", "quantity": 1}]})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
 def test_catalogue_listing_visibility_and_pagination(world):
     w = world
     page = w.call("GET", "/products", role="shopper", params={"limit": 2}, expect=200).json()
