@@ -5,7 +5,8 @@
 In one run on this machine:
   1. pgbench on the same server and client count: TPC-B-like and select-only TPS (the physical
      reference);
-  2. the API under uvicorn, driven by ``wrk`` (a C load generator, so the client costs little CPU):
+  2. the API under uvicorn (``commerce_api.serve``: one SO_REUSEPORT socket per worker), driven by ``wrk``
+     (a C load generator, so the client costs little CPU):
      checkouts (``POST /orders``: validate, price, plan, reserve, ledger) from 50 concurrent shoppers,
      10 % of them on a hot SKU with little stock; then catalogue and stock reads;
   3. the zero-oversell check: the hot SKU's reservations equal its stock exactly, no stock row is
@@ -158,9 +159,8 @@ def _free_port() -> int:
 def _serve(url: str, workers: int, pool: int) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "COMMERCE_DATABASE_URL": url, "COMMERCE_DB_POOL": str(pool)}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "commerce_api.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                             "--log-level", "warning", "--no-access-log"], cwd=REPO, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "commerce_api.serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], cwd=REPO, env=env)
     base = f"http://127.0.0.1:{port}"
     import httpx
 

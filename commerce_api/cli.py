@@ -68,12 +68,11 @@ def cmd_seed(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
+    from commerce_api.serve import serve
 
     _services()  # migrate once, before workers start
     print(f"smartmall commerce API on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
-    uvicorn.run("commerce_api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="warning")
+    serve(args.host, args.port, args.workers)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("seed", help="load stores, catalogue, members and stock from the warehouse marts")
     p.add_argument("--warehouse", help="DuckDB file (default: $SMARTMALL_HOME/warehouse/smartmall.duckdb)")
     p.set_defaults(func=cmd_seed)
-    p = sub.add_parser("serve", help="run the API with uvicorn")
+    p = sub.add_parser("serve", help="run the API with uvicorn (one SO_REUSEPORT socket per worker)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
