@@ -13,8 +13,9 @@ an add, which outweighs a view.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -45,16 +46,50 @@ class Interactions:
     shape, distinct orders containing the item; ``users`` / ``items``: the ids in index order;
     ``history``: per (user_idx, item_idx) the orders containing the item (all, last 30 and 90 days,
     and summed with recency half-lives of 14 and 56 days), the distinct days bought and the first/last
-    purchase time; ``baskets``: orders per user.
+    purchase time; ``baskets``: orders per user. ``history`` and ``baskets`` are computed on first
+    use: the matrix factorisation needs only the matrix (their aggregations would cost half of its
+    matrix build), the re-ranker needs them.
     """
 
     users: pl.Series
     items: pl.Series
     matrix: sp.csr_matrix
     purchases: sp.csr_matrix
-    history: pl.DataFrame
-    baskets: pl.DataFrame  # per user_idx: distinct orders (all, last 90 days)
     cutoff: datetime
+    past: pl.DataFrame = field(repr=False)  # the purchases before cutoff the rest is built from
+
+    @cached_property
+    def _ids(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return (pl.DataFrame({"customer_id": self.users, "user_idx": np.arange(self.n_users, dtype=np.int32)}),
+                pl.DataFrame({"sku": self.items, "item_idx": np.arange(self.n_items, dtype=np.int32)}))
+
+    @cached_property
+    def history(self) -> pl.DataFrame:
+        user_ids, item_ids = self._ids
+        age_days = (pl.lit(self.cutoff) - pl.col("ordered_at")).dt.total_seconds() / 86400.0
+        return (
+            self.past.unique(["customer_id", "sku", "order_id"])  # one purchase per order
+            .with_columns(age=age_days)
+            .group_by("customer_id", "sku")
+            .agg(orders=pl.len(), first_at=pl.col("ordered_at").min(),
+                 last_at=pl.col("ordered_at").max(), days=pl.col("ordered_at").dt.date().n_unique(),
+                 orders_30d=(pl.col("age") <= 30).sum(), orders_90d=(pl.col("age") <= 90).sum(),
+                 # purchases weighted by recency (half-lives of 2 and 8 weeks)
+                 decayed_14d=pl.col("age").mul(-LN2 / 14).exp().sum(),
+                 decayed_56d=pl.col("age").mul(-LN2 / 56).exp().sum())
+            .join(user_ids, on="customer_id").join(item_ids, on="sku")
+            .select("user_idx", "item_idx", "orders", "days", "first_at", "last_at", "orders_30d", "orders_90d",
+                    "decayed_14d", "decayed_56d")
+            .sort("user_idx", "item_idx")
+        )
+
+    @cached_property
+    def baskets(self) -> pl.DataFrame:
+        """Per user_idx: distinct orders (all, last 90 days)."""
+        return self.past.group_by("customer_id").agg(
+            baskets=pl.col("order_id").n_unique(),
+            baskets_90d=pl.col("order_id").filter(pl.col("ordered_at") >= self.cutoff - timedelta(days=90)).n_unique(),
+        ).join(self._ids[0], on="customer_id").select("user_idx", "baskets", "baskets_90d")
 
     @property
     def n_users(self) -> int:
@@ -86,28 +121,16 @@ def build_interactions(purchases: pl.DataFrame, cutoff: datetime, events: pl.Dat
                             & (pl.col("quantity") > 0))
     if past.is_empty():
         raise ValueError(f"no purchase before {cutoff}: nothing to learn from")
-    users = past["customer_id"].unique().sort()
-    items = past["sku"].unique().sort()
+    # distinct orders per customer x SKU: all the matrix needs (``Interactions.history`` has the rest)
+    counts = past.group_by("customer_id", "sku").agg(orders=pl.col("order_id").n_unique())
+    users = counts["customer_id"].unique().sort()
+    items = counts["sku"].unique().sort()
     user_ids = pl.DataFrame({"customer_id": users, "user_idx": np.arange(len(users), dtype=np.int32)})
     item_ids = pl.DataFrame({"sku": items, "item_idx": np.arange(len(items), dtype=np.int32)})
-    age_days = (pl.lit(cutoff) - pl.col("ordered_at")).dt.total_seconds() / 86400.0
-    history = (
-        past.unique(["customer_id", "sku", "order_id"])  # one purchase per order
-        .with_columns(age=age_days)
-        .group_by("customer_id", "sku")
-        .agg(orders=pl.len(), first_at=pl.col("ordered_at").min(),
-             last_at=pl.col("ordered_at").max(), days=pl.col("ordered_at").dt.date().n_unique(),
-             orders_30d=(pl.col("age") <= 30).sum(), orders_90d=(pl.col("age") <= 90).sum(),
-             # purchases weighted by recency (half-lives of 2 and 8 weeks)
-             decayed_14d=pl.col("age").mul(-LN2 / 14).exp().sum(), decayed_56d=pl.col("age").mul(-LN2 / 56).exp().sum())
-        .join(user_ids, on="customer_id").join(item_ids, on="sku")
-        .select("user_idx", "item_idx", "orders", "days", "first_at", "last_at", "orders_30d", "orders_90d",
-                "decayed_14d", "decayed_56d")
-        .sort("user_idx", "item_idx")
-    )
+    counts = counts.join(user_ids, on="customer_id").join(item_ids, on="sku").select("user_idx", "item_idx", "orders")
     shape = (len(users), len(items))
-    bought = _csr(history, "orders", shape)
-    weighted = history.select("user_idx", "item_idx", value=pl.col("orders").cast(pl.Float64) * weights.purchase)
+    bought = _csr(counts, "orders", shape)
+    weighted = counts.select("user_idx", "item_idx", value=pl.col("orders").cast(pl.Float64) * weights.purchase)
     if events is not None and not events.is_empty():
         kind = pl.col("event").replace_strict(BROWSE_EVENTS, default=None)
         browse = (
@@ -120,11 +143,7 @@ def build_interactions(purchases: pl.DataFrame, cutoff: datetime, events: pl.Dat
             .select("user_idx", "item_idx", "value")
         )
         weighted = pl.concat([weighted, browse]).group_by("user_idx", "item_idx").agg(pl.col("value").sum())
-    baskets = past.group_by("customer_id").agg(
-        baskets=pl.col("order_id").n_unique(),
-        baskets_90d=pl.col("order_id").filter(pl.col("ordered_at") >= cutoff - timedelta(days=90)).n_unique(),
-    ).join(user_ids, on="customer_id").select("user_idx", "baskets", "baskets_90d")
-    return Interactions(users, items, _csr(weighted, "value", shape), bought, history, baskets, cutoff)
+    return Interactions(users, items, _csr(weighted, "value", shape), bought, cutoff, past)
 
 
 def relevant_after(purchases: pl.DataFrame, inter: Interactions, end: datetime,
