@@ -36,14 +36,14 @@ class Price:
 def with_prices(query: Select, region: ColumnElement[str]) -> Select:
     """``query`` (over ``skus``) with the columns ``price_from_row`` reads: list price, the regional
     price of ``region`` and the best promotion running at the bind parameter ``at`` for ``region`` and
-    the bind parameter ``channel``. ``region`` may be a bind parameter or an expression (checkout
-    derives it from the order in the same query)."""
+    the bind parameter ``channel``. ``region`` may be a bind parameter or an expression over the
+    query's tables (checkout derives it from the order, a till scan takes the store's)."""
     best_promo = (
         select(PromoPrice.id).where(
             PromoPrice.sku == Sku.sku, PromoPrice.starts_at <= bindparam("at"), PromoPrice.ends_at > bindparam("at"),
             or_(PromoPrice.region.is_(None), PromoPrice.region == region),
             or_(PromoPrice.channel.is_(None), PromoPrice.channel == bindparam("channel", type_=String)),
-        ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate(Sku).scalar_subquery()
+        ).order_by(PromoPrice.price, PromoPrice.id).limit(1).correlate_except(PromoPrice).scalar_subquery()
     )
     return (query.add_columns(Sku.list_price, RegionalPrice.price.label("regional_price"),
                               PromoPrice.id.label("promo_id"), PromoPrice.price.label("promo_price"))

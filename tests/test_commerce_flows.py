@@ -80,6 +80,13 @@ def test_checkout_prices_for_the_delivery_region_else_the_store_else_the_custome
         "ends_at": (now + timedelta(hours=1)).isoformat()})
     for location in ("RW-E", "RW-N", "S1", "S3"):
         receive(w, location, "PHONE-BLK-128", 5)
+    # a till scan prices for its store's region too
+    north = w.call("GET", "/till/scan/PHONE-BLK-128", role="staff_s3", expect=200).json()
+    assert (north["price"], north["price_rule"], north["available"]) == (389900, "regional:north", 5)
+    east = w.call("GET", "/till/scan/PHONE-BLK-128", role="staff_s1", expect=200).json()
+    assert east["price"] == 379900 and east["price_rule"].startswith("promo:") and east["list_price"] == 399900
+    assert w.call("GET", "/till/scan/PHONE-BLK-128", role="staff_s1", params={"store_id": "S9"}).status_code == 404
+    assert w.call("GET", "/till/scan/NO-SUCH-CODE", role="staff_s1").status_code == 404
 
     def line(role, **order):
         body = {"channel": "app", "lines": [{"sku": "PHONE-BLK-128", "quantity": 1}], **order}

@@ -15,7 +15,7 @@ from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.payments import stored_value_move
-from commerce_api.pricing import price_in_force
+from commerce_api.pricing import price_from_row, with_prices
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StoredValueEntry
 
 router = APIRouter(tags=["members and till"])
@@ -116,18 +116,17 @@ def till_member(member_code: Ident, who: Caller, svc: Svc) -> dict:
     return customer_dict(c)
 
 
-# One round trip for what a scan shows besides the price: the SKU (by barcode or id), its product,
-# the store and the store's stock rows of it (one per pool).
-_SCAN = (
+# One round trip for all a scan shows: the SKU (by barcode or id), its product, its price in force at
+# the store (the store's region, the till channel) and the store's stock rows of it (one per pool).
+_SCAN = with_prices(
     select(Sku.sku, Sku.barcode, Sku.spec, Sku.listed, Sku.stock_pools, Product.name,
            Product.listed.label("product_listed"), Location.id.label("store_id"), Location.region,
            StockLevel.pool, (StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated).label("available"))
     .join(Product, Product.id == Sku.product_id)
     .outerjoin(Location, Location.id == bindparam("store_id"))
-    .outerjoin(StockLevel, and_(StockLevel.sku == Sku.sku, StockLevel.location_id == Location.id))
-    .where(or_(Sku.barcode == bindparam("code"), Sku.sku == bindparam("code")))
-    .order_by(Sku.sku)
-)
+    .outerjoin(StockLevel, and_(StockLevel.sku == Sku.sku, StockLevel.location_id == Location.id)),
+    Location.region,
+).where(or_(Sku.barcode == bindparam("code"), Sku.sku == bindparam("code"))).order_by(Sku.sku)
 
 
 @router.get("/till/scan/{code}")
@@ -140,13 +139,13 @@ def till_scan(code: Ident, who: Caller, svc: Svc,
     if not store_id:
         raise ApiError(422, "store_required", "give store_id")
     with svc.read_connection() as conn:
-        rows = conn.execute(_SCAN, {"code": code, "store_id": store_id}).all()
-        if not rows:
-            raise not_found("barcode", code)
-        row = rows[0]
-        if row.store_id is None:
-            raise not_found("store", store_id)
-        price = price_in_force(conn, row.sku, utcnow(), row.region, "store_pos")
+        rows = conn.execute(_SCAN, {"code": code, "store_id": store_id, "at": utcnow(), "channel": "store_pos"}).all()
+    if not rows:
+        raise not_found("barcode", code)
+    row = rows[0]
+    if row.store_id is None:
+        raise not_found("store", store_id)
+    price = price_from_row(row, row.region)
     pool = inventory.pool_of(row.stock_pools, "store_pos")
     stock = sum(r.available for r in rows if r.sku == row.sku and r.pool == pool)
     return {"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec, "price": price.price,
