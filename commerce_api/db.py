@@ -74,8 +74,8 @@ def insert_persistent(session: Session, objects: Sequence[object]) -> None:
     if not objects:
         return
     mapper = inspect(type(objects[0]))
-    columns = [attr.key for attr in mapper.column_attrs]
-    session.execute(insert(mapper.local_table), [{k: getattr(o, k) for k in columns} for o in objects])
+    columns = [(attr.columns[0].key, attr.key) for attr in mapper.column_attrs]  # (column, attribute)
+    session.execute(insert(mapper.local_table), [{c: getattr(o, a) for c, a in columns} for o in objects])
     for o in objects:
         make_transient_to_detached(o)
         session.add(o)
