@@ -35,6 +35,18 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
     return sock
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise if something listens on ``host:port`` already. ``SO_REUSEPORT`` would otherwise let our
+    workers join a stale server of the same user and silently share its traffic; a plain bind fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(f"cannot serve on {host}:{port}: {exc.strerror} (is another server running?)") from exc
+
+
 def _worker(host: str, port: int, log_level: str) -> None:
     sock = listening_socket(host, port)
     config = uvicorn.Config(APP, factory=True, log_level=log_level, access_log=False)
@@ -48,6 +60,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level
         raise ValueError("workers must be >= 1")
     if port == 0:
         raise ValueError("give a port: with port 0 every worker would listen on a different one")
+    ensure_port_free(host, port)
     if workers == 1:
         _worker(host, port, log_level)
         return

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from commerce_api.app import build_services
-from commerce_api.serve import listening_socket, serve
+from commerce_api.serve import ensure_port_free, listening_socket, serve
 from commerce_api.settings import ApiSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,3 +98,20 @@ def test_listening_sockets_can_share_a_port():
     finally:
         a.close()
         b.close()
+
+
+def test_serve_refuses_a_port_another_server_listens_on():
+    """SO_REUSEPORT would let the workers join a stale server's port and share its traffic: refused."""
+    port = _free_port()
+    ensure_port_free("127.0.0.1", port)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(SystemExit, match="another server"):
+            serve(port=port, workers=2)
+    stale = listening_socket("127.0.0.1", port)  # even one that allows port sharing itself
+    try:
+        with pytest.raises(SystemExit, match="another server"):
+            ensure_port_free("127.0.0.1", port)
+    finally:
+        stale.close()
