@@ -23,10 +23,13 @@ import uvicorn
 APP = "commerce_api.app:create_app"
 
 
+def _tcp_socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+
+
 def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A TCP socket bound with ``SO_REUSEPORT`` (several processes may bind the same address)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = _tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
@@ -38,8 +41,7 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
 def ensure_port_free(host: str, port: int) -> None:
     """Raise if something listens on ``host:port`` already. ``SO_REUSEPORT`` would otherwise let our
     workers join a stale server of the same user and silently share its traffic; a plain bind fails."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with _tcp_socket(host) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         try:
             probe.bind((host, port))

@@ -59,13 +59,8 @@ class Interactions:
     past: pl.DataFrame = field(repr=False)  # the purchases before cutoff the rest is built from
 
     @cached_property
-    def _ids(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        return (pl.DataFrame({"customer_id": self.users, "user_idx": np.arange(self.n_users, dtype=np.int32)}),
-                pl.DataFrame({"sku": self.items, "item_idx": np.arange(self.n_items, dtype=np.int32)}))
-
-    @cached_property
     def history(self) -> pl.DataFrame:
-        user_ids, item_ids = self._ids
+        user_ids, item_ids = self.user_frame(), self.item_frame()
         age_days = (pl.lit(self.cutoff) - pl.col("ordered_at")).dt.total_seconds() / 86400.0
         return (
             self.past.unique(["customer_id", "sku", "order_id"])  # one purchase per order
@@ -89,7 +84,7 @@ class Interactions:
         return self.past.group_by("customer_id").agg(
             baskets=pl.col("order_id").n_unique(),
             baskets_90d=pl.col("order_id").filter(pl.col("ordered_at") >= self.cutoff - timedelta(days=90)).n_unique(),
-        ).join(self._ids[0], on="customer_id").select("user_idx", "baskets", "baskets_90d")
+        ).join(self.user_frame(), on="customer_id").select("user_idx", "baskets", "baskets_90d")
 
     @property
     def n_users(self) -> int:
@@ -101,11 +96,19 @@ class Interactions:
 
     def user_index(self, customer_ids: pl.Series) -> pl.DataFrame:
         """customer_id -> user_idx for the ids known here (unknown ids are left out)."""
-        return pl.DataFrame({"customer_id": self.users, "user_idx": np.arange(self.n_users, dtype=np.int32)}).join(
-            pl.DataFrame({"customer_id": customer_ids.unique()}), on="customer_id", how="semi")
+        return self.user_frame().join(pl.DataFrame({"customer_id": customer_ids.unique()}), on="customer_id",
+                                      how="semi")
+
+    def user_frame(self) -> pl.DataFrame:
+        return _index_frame(self.users, "customer_id", "user_idx")
 
     def item_frame(self) -> pl.DataFrame:
-        return pl.DataFrame({"sku": self.items, "item_idx": np.arange(self.n_items, dtype=np.int32)})
+        return _index_frame(self.items, "sku", "item_idx")
+
+
+def _index_frame(ids: pl.Series, id_column: str, index_column: str) -> pl.DataFrame:
+    """ids in index order -> (id, int32 index) frame."""
+    return pl.DataFrame({id_column: ids, index_column: np.arange(len(ids), dtype=np.int32)})
 
 
 def _csr(frame: pl.DataFrame, value: str, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -125,8 +128,7 @@ def build_interactions(purchases: pl.DataFrame, cutoff: datetime, events: pl.Dat
     counts = past.group_by("customer_id", "sku").agg(orders=pl.col("order_id").n_unique())
     users = counts["customer_id"].unique().sort()
     items = counts["sku"].unique().sort()
-    user_ids = pl.DataFrame({"customer_id": users, "user_idx": np.arange(len(users), dtype=np.int32)})
-    item_ids = pl.DataFrame({"sku": items, "item_idx": np.arange(len(items), dtype=np.int32)})
+    user_ids, item_ids = _index_frame(users, "customer_id", "user_idx"), _index_frame(items, "sku", "item_idx")
     counts = counts.join(user_ids, on="customer_id").join(item_ids, on="sku").select("user_idx", "item_idx", "orders")
     shape = (len(users), len(items))
     bought = _csr(counts, "orders", shape)

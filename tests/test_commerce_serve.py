@@ -17,14 +17,9 @@ import pytest
 from commerce_api.app import build_services
 from commerce_api.serve import ensure_port_free, listening_socket, serve
 from commerce_api.settings import ApiSettings
+from tests.commerce_fixtures import _free_port
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker_pids(parent: int) -> set[int]:
