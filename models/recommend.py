@@ -342,21 +342,23 @@ def training_frames(purchases: pl.DataFrame, cutoff: datetime, window: timedelta
             raise ValueError(f"no known customer bought anything ({variant}) in [{cutoff - window}, {cutoff})")
         if config.max_training_users and len(users) > config.max_training_users:
             users = np.sort(rng.choice(users, config.max_training_users, replace=False))
-        cand = candidates(inter, base, users, config, new_only, item_category)
-        y = np.asarray(labels[cand["user_idx"].to_numpy(), cand["item_idx"].to_numpy()]).ravel() > 0
-        out[variant] = (cand.with_columns(label=pl.Series(y.astype(np.int8)))
-                        .filter(pl.col("label").max().over("user_idx") > 0))
+        out[variant] = labelled(candidates(inter, base, users, config, new_only, item_category), labels)
     return out
 
 
-def fit_rerankers(purchases: pl.DataFrame, cutoff: datetime, window: timedelta,
-                  variants: tuple[str, ...] = ("new", "repeat"), config: RecommenderConfig | None = None,
-                  events: pl.DataFrame | None = None, item_category: pl.DataFrame | None = None) -> dict[str, Reranker]:
-    """One re-ranker per variant, learnt from ``config.training_windows`` windows of length ``window``
-    before ``cutoff`` (the latest first; earlier ones are skipped when the history is too short)."""
-    import lightgbm as lgb
+def labelled(cand: pl.DataFrame, relevant: sp.csr_matrix) -> pl.DataFrame:
+    """Candidates with ``label`` = 1 where ``relevant`` (an (n_users, n_items) CSR) marks the pair, keeping
+    only users with a positive among their candidates (LambdaRank learns nothing from the others)."""
+    y = np.asarray(relevant[cand["user_idx"].to_numpy(), cand["item_idx"].to_numpy()]).ravel() > 0
+    return cand.with_columns(label=pl.Series(y.astype(np.int8))).filter(pl.col("label").max().over("user_idx") > 0)
 
-    config = config or RecommenderConfig()
+
+def stacked_training_frames(purchases: pl.DataFrame, cutoff: datetime, window: timedelta,
+                            variants: tuple[str, ...], config: RecommenderConfig, events: pl.DataFrame | None = None,
+                            item_category: pl.DataFrame | None = None) -> dict[str, list[pl.DataFrame]]:
+    """Per variant, the labelled candidates of ``config.training_windows`` windows of length ``window``
+    before ``cutoff`` (the latest first; earlier ones are skipped when the history is too short).
+    ``user_idx`` is Int64 and offset by 10,000,000 per window, so each user and window is its own query."""
     frames: dict[str, list[pl.DataFrame]] = {v: [] for v in variants}
     for w in range(config.training_windows):
         try:
@@ -366,19 +368,35 @@ def fit_rerankers(purchases: pl.DataFrame, cutoff: datetime, window: timedelta,
                 raise
             break
         for variant, frame in found.items():
-            # a query per user and window: user ids of earlier windows are offset so they stay apart
             frames[variant].append(frame.with_columns(user_idx=pl.col("user_idx").cast(pl.Int64) + w * 10_000_000))
+    return frames
+
+
+def fit_rerankers(purchases: pl.DataFrame, cutoff: datetime, window: timedelta,
+                  variants: tuple[str, ...] = ("new", "repeat"), config: RecommenderConfig | None = None,
+                  events: pl.DataFrame | None = None, item_category: pl.DataFrame | None = None) -> dict[str, Reranker]:
+    """One re-ranker per variant, learnt from the windows before ``cutoff`` (``stacked_training_frames``)."""
+    config = config or RecommenderConfig()
+    frames = stacked_training_frames(purchases, cutoff, window, variants, config, events, item_category)
     rerankers = {}
     for variant, parts in frames.items():
         cand = pl.concat(parts)
-        groups = cand.group_by("user_idx", maintain_order=True).len()["len"].to_numpy()
-        ranker = lgb.LGBMRanker(objective="lambdarank", n_estimators=config.trees, learning_rate=config.learning_rate,
-                                num_leaves=config.leaves, min_child_samples=config.min_child_samples, subsample=0.8,
-                                subsample_freq=1, colsample_bytree=0.8, lambdarank_truncation_level=20,
-                                random_state=config.seed, n_jobs=2, verbose=-1)
-        ranker.fit(cand.select(FEATURES).to_numpy(), cand["label"].to_numpy(), group=groups)
         training = {"windows": len(parts), "first_feature_cutoff": str(cutoff - len(parts) * window),
-                    "label_window_end": str(cutoff), "queries": int(len(groups)), "rows": int(len(cand)),
-                    "positives": int(cand["label"].sum())}
-        rerankers[variant] = Reranker(ranker.booster_, variant == "new", config, training)
+                    "label_window_end": str(cutoff), "queries": int(cand["user_idx"].n_unique()),
+                    "rows": int(len(cand)), "positives": int(cand["label"].sum())}
+        rerankers[variant] = Reranker(fit_ranker(cand, config), variant == "new", config, training)
     return rerankers
+
+
+def fit_ranker(cand: pl.DataFrame, config: RecommenderConfig) -> object:
+    """The LambdaRank booster on labelled candidates (``FEATURES`` + ``label``, one query per
+    ``user_idx``, rows of a query together)."""
+    import lightgbm as lgb
+
+    groups = cand.group_by("user_idx", maintain_order=True).len()["len"].to_numpy()
+    ranker = lgb.LGBMRanker(objective="lambdarank", n_estimators=config.trees, learning_rate=config.learning_rate,
+                            num_leaves=config.leaves, min_child_samples=config.min_child_samples, subsample=0.8,
+                            subsample_freq=1, colsample_bytree=0.8, lambdarank_truncation_level=20,
+                            random_state=config.seed, n_jobs=2, verbose=-1)
+    ranker.fit(cand.select(FEATURES).to_numpy(), cand["label"].to_numpy(), group=groups)
+    return ranker.booster_
