@@ -1,15 +1,18 @@
 """Commerce API load benchmark (not a test), against PostgreSQL on loopback.
 
-    python bench/api_load.py [--seconds 20] [--clients 50] [--workers 2] [--pgbench-scale 50]
+    python bench/api_load.py [--seconds 20] [--clients 50] [--workers 2] [--pgbench-scale 1]
 
 In one run on this machine:
   1. pgbench on the same server and client count: TPC-B-like and select-only TPS (the physical
      reference);
-  2. the API under uvicorn (``commerce_api.serve``: one SO_REUSEPORT socket per worker), driven by ``wrk``
+  2. the database's share of a checkout: the SQL one checkout issues, captured from the API, replayed
+     by pgbench at the same client count and at as many connections as the API's request threads;
+  3. the API under uvicorn (``commerce_api.serve``: one SO_REUSEPORT socket per worker), driven by ``wrk``
      (a C load generator, so the client costs little CPU):
      checkouts (``POST /orders``: validate, price, plan, reserve, ledger) from 50 concurrent shoppers,
-     10 % of them on a hot SKU with little stock; then catalogue and stock reads;
-  3. the zero-oversell check: the hot SKU's reservations equal its stock exactly, no stock row is
+     10 % of them on a hot SKU with little stock, with the CPU time the API processes and PostgreSQL
+     spent per checkout; then catalogue and stock reads;
+  4. the zero-oversell check: the hot SKU's reservations equal its stock exactly, no stock row is
      negative, the ledger rebuilds every row.
 Writes ``bench/results/api_load.json``. Targets: checkouts/s >= 0.3 x pgbench TPC-B TPS with p99 <=
 100 ms; reads >= 2,000 requests/s. Installs wrk and PostgreSQL with apt when missing.
@@ -37,7 +40,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import make_url, select  # noqa: E402
 
 from commerce_api import inventory  # noqa: E402
-from commerce_api.app import build_services  # noqa: E402
+from commerce_api.app import build_services, create_app  # noqa: E402
 from commerce_api.auth import create_key  # noqa: E402
 from commerce_api.clock import utcnow  # noqa: E402
 from commerce_api.db import transaction  # noqa: E402
@@ -62,26 +65,75 @@ def _fresh_db(admin: str, name: str) -> str:
 
 
 def _pgbench(admin: str, clients: int, seconds: int, scale: int) -> dict:
-    url = make_url(_fresh_db(admin, "smartmall_pgbench"))
-    env = {**os.environ, "PGPASSWORD": url.password}
-    conn = ["-h", url.host, "-p", str(url.port or 5432), "-U", url.username]
-    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), *conn, url.database], check=True, env=env,
-                   capture_output=True)
-    out = {}
-    for name, extra in (("tpcb_like", []), ("select_only", ["-S"])):
-        with tempfile.TemporaryDirectory() as logs:
-            r = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *extra,
-                                # a 20 % sample of transactions logged: latencies at a negligible cost to TPS
-                                "-l", "--sampling-rate=0.2", f"--log-prefix={logs}/tx", *conn, url.database],
-                               check=True, env=env,
-                               capture_output=True, text=True)
-            # per-transaction log: client, transaction, latency (us), ...
-            latencies = sorted(int(line.split()[2]) / 1000 for f in Path(logs).iterdir()
-                               for line in f.read_text().splitlines())
-        out[name] = {"tps": float(re.search(r"tps = ([\d.]+)", r.stdout).group(1)),
-                     "p50_ms": round(latencies[len(latencies) // 2], 2),
-                     "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2)}
-    return out
+    url = _fresh_db(admin, "smartmall_pgbench")
+    u = make_url(url)
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), *_pg_args(u), u.database], check=True,
+                   env={**os.environ, "PGPASSWORD": u.password}, capture_output=True)
+    return {"tpcb_like": _pgbench_run(url, clients, seconds), "select_only": _pgbench_run(url, clients, seconds, "-S")}
+
+
+def _pg_args(u) -> list[str]:
+    return ["-h", u.host, "-p", str(u.port or 5432), "-U", u.username]
+
+
+def _pgbench_run(url: str, clients: int, seconds: int, *extra: str) -> dict:
+    """TPS and p50/p99 latency of one pgbench run (a built-in script, or ``-f file``) against ``url``."""
+    u = make_url(url)
+    with tempfile.TemporaryDirectory() as logs:
+        r = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *extra,
+                            # a 20 % sample of transactions logged: latencies at a negligible cost to TPS
+                            "-l", "--sampling-rate=0.2", f"--log-prefix={logs}/tx", *_pg_args(u), u.database],
+                           check=True, env={**os.environ, "PGPASSWORD": u.password}, capture_output=True, text=True)
+        # per-transaction log: client, transaction, latency (us), ...
+        latencies = sorted(int(line.split()[2]) / 1000 for f in Path(logs).iterdir()
+                           for line in f.read_text().splitlines())
+    return {"tps": float(re.search(r"tps = ([\d.]+)", r.stdout).group(1)),
+            "p50_ms": round(latencies[len(latencies) // 2], 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2)}
+
+
+def _checkout_replay_script(url: str, shopper_key: str) -> str:
+    """A pgbench script of the SQL the API issues for one checkout, captured from the API itself (so it
+    follows the code): the third checkout of one shopper (auth and statement caches warm), with the
+    SKU (10 % the hot one, as in the load), the shopper and a new order id drawn per transaction."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def sql(conn, cursor, statement, params, context, executemany):
+        captured.append(psycopg.ClientCursor(cursor.connection).mogrify(statement, params).strip() + ";")
+
+    hooks = (("begin", lambda conn: captured.append("BEGIN;")), ("commit", lambda conn: captured.append("END;")),
+             ("before_cursor_execute", sql))
+    body = {"channel": "app", "lines": [{"sku": "SKU0003", "quantity": 1}]}
+    with TestClient(create_app(ApiSettings(database_url=url), sweeper=False)) as client:
+        for _ in range(2):
+            client.post("/orders", json=body, headers={"Authorization": f"Bearer {shopper_key}"})
+        captured: list[str] = []
+        for name, fn in hooks:
+            event.listen(Engine, name, fn)
+        try:
+            order = client.post("/orders", json=body, headers={"Authorization": f"Bearer {shopper_key}"}).json()
+        finally:
+            for name, fn in hooks:
+                event.remove(Engine, name, fn)
+    text = "\n".join(captured)
+    for literal, variable in ((f"'order:{order['id']}'", "'order:' || ':oid'"), (f"'{order['id']}'", "':oid'"),
+                              ("'SKU0003'", "':sku'"), (f"'{order['customer_id']}'", "':cust'")):
+        text = text.replace(literal, variable)
+    return (f"\\set n random(0, {N_SKUS - 1})\n\\set h random(1, 10)\n\\set c random(0, {N_SHOPPERS - 1})\n"
+            "SELECT CASE WHEN :h = 1 THEN 'HOT' ELSE 'SKU' || lpad(':n', 4, '0') END AS sku, "
+            "'B' || lpad(':c', 4, '0') AS cust, gen_random_uuid()::text AS oid \\gset\n" + text + "\n")
+
+
+def _checkout_replay(admin: str, client_counts: tuple[int, ...], seconds: int) -> dict[str, dict]:
+    """pgbench replaying the API's own checkout SQL on a freshly seeded database, per client count:
+    the database's share of a checkout, with no Python in the loop."""
+    url = _fresh_db(admin, "smartmall_checkout_replay")
+    keys, _, _ = _seed(url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(_checkout_replay_script(url, keys[0]))
+    return {f"{n}_clients": _pgbench_run(url, n, seconds, "-f", f.name) for n in client_counts}
 
 
 def _seed(url: str) -> tuple[list[str], str, str]:
@@ -159,6 +211,24 @@ def _wrk(base: str, script: str, clients: int, seconds: int) -> dict:
             "p99_ms": ms("99"), "socket_errors": errors.group(1) if errors else None}
 
 
+def _cpu_seconds(api_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the API (the server and its workers) and by PostgreSQL."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"api": 0.0, "postgres": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(pid) == api_pid or int(fields[1]) == api_pid:  # fields[1]: parent pid
+            used["api"] += seconds
+        elif name == "postgres":
+            used["postgres"] += seconds
+    return used
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -219,6 +289,13 @@ def main() -> None:
     print(f"  TPC-B-like {pg['tpcb_like']['tps']:,.0f} TPS (p50 {pg['tpcb_like']['p50_ms']:.1f} ms, p99 "
           f"{pg['tpcb_like']['p99_ms']:.1f} ms), select-only {pg['select_only']['tps']:,.0f} TPS", flush=True)
 
+    # the database alone: at the load's client count, and at as many connections as the API's request threads
+    api_threads = args.workers * ApiSettings().threads
+    replay = _checkout_replay(admin, (args.clients, api_threads), args.seconds)
+    for clients, r in replay.items():
+        print(f"  the API's checkout SQL replayed by pgbench, {clients.replace('_', ' ')}: {r['tps']:,.0f} TPS "
+              f"(p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms)", flush=True)
+
     url = _fresh_db(admin, "smartmall_api_bench")
     keys, service_key, staff_key = _seed(url)
     pool = max(5, args.clients // args.workers + 5)
@@ -227,7 +304,11 @@ def main() -> None:
         quoted = ",".join(f'"{k}"' for k in keys)
         _wrk(base, CHECKOUT_LUA % (quoted, N_SKUS - 1), args.clients, 3)  # warm-up
         print(f"checkouts: {args.clients} clients, {args.seconds}s, {args.workers} uvicorn workers ...", flush=True)
+        cpu_before = _cpu_seconds(proc.pid)
         checkout = _wrk(base, CHECKOUT_LUA % (quoted, N_SKUS - 1), args.clients, args.seconds)
+        cpu = {k: round((v - cpu_before[k]) * 1000 / checkout["requests"], 2)
+               for k, v in _cpu_seconds(proc.pid).items()}
+        print(f"  CPU per checkout: API {cpu['api']:.2f} ms, PostgreSQL {cpu['postgres']:.2f} ms", flush=True)
         reads = {}
         for name, paths, key in (
                 ("catalogue", ["/products?limit=20", "/products?limit=20&offset=0&channel=app"], service_key),
@@ -247,15 +328,18 @@ def main() -> None:
     report = {
         "machine": f"{os.cpu_count()} cores, {platform.machine()}", "clients": args.clients,
         "uvicorn_workers": args.workers, "seconds": args.seconds, "pgbench_scale": args.pgbench_scale,
-        "pgbench_tps": pg, "checkout": {**checkout, "succeeded": succeeded,
+        "pgbench_tps": pg, "checkout_sql_replayed_by_pgbench": replay, "checkout": {**checkout, "succeeded": succeeded,
                                         "refused_out_of_stock_or_other": checkout["non_2xx"],
-                                        "checkouts_per_s": round(checkouts_per_s, 1)},
+                                        "checkouts_per_s": round(checkouts_per_s, 1),
+                                        "cpu_ms_per_checkout": cpu},
         "checkouts_vs_pgbench_tpcb": round(ratio, 3), "reads": reads, "oversell_check": check,
         "targets": {"checkouts_vs_pgbench_tpcb": 0.3, "checkout_p99_ms": 100, "reads_per_s": 2000},
     }
     print(f"\ncheckouts: {checkouts_per_s:,.0f}/s (p50 {checkout['p50_ms']:.1f} ms, p99 {checkout['p99_ms']:.1f} ms), "
           f"{ratio:.2f}x pgbench TPC-B ({pg['tpcb_like']['tps']:,.0f} TPS, p99 {pg['tpcb_like']['p99_ms']:.1f} ms); "
           "target >= 0.3x, p99 <= 100 ms")
+    print("the same checkout SQL replayed by pgbench (no Python): " + ", ".join(
+        f"{c.replace('_', ' ')} {r['tps']:,.0f} TPS, p99 {r['p99_ms']:.1f} ms" for c, r in replay.items()))
     print(f"zero oversell: {check['zero_oversell']} (hot SKU: {check['hot_sku_stock']} in stock, "
           f"{check['hot_sku_reserved']} reserved); ledger mismatches {check['ledger_mismatches']}")
     out = REPO / "bench" / "results" / "api_load.json"
