@@ -39,5 +39,8 @@ DO $$ BEGIN
     CREATE ROLE smartmall LOGIN CREATEDB PASSWORD 'smartmall';
   END IF;
 END $$;
+-- DROP DATABASE ... WITH (FORCE) ends the sessions left in a test database; an autovacuum worker busy
+-- there has no owning role, and only pg_signal_backend members (or superusers) may end it
+GRANT pg_signal_backend TO smartmall;
 SQL
 echo "postgresql+psycopg://smartmall:smartmall@127.0.0.1:5432/postgres" >&3

@@ -47,8 +47,8 @@ def _pg(url: str) -> psycopg.Connection:
 def pg_template() -> str:
     """A database migrated to head once per session; each test copies it (CREATE DATABASE ... TEMPLATE)."""
     admin = pg_admin_url()
+    drop_database(admin, TEMPLATE)
     with _pg(admin) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
         con.execute(f"CREATE DATABASE {TEMPLATE}")
     url = make_url(admin).set(database=TEMPLATE).render_as_string(hide_password=False)
     services = build_services(ApiSettings(database_url=url))  # runs the Alembic migrations
@@ -62,8 +62,21 @@ def pg_url(pg_template) -> Iterator[str]:
     with _pg(pg_template) as con:
         con.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     yield make_url(pg_template).set(database=name).render_as_string(hide_password=False)
-    with _pg(pg_template) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    drop_database(pg_template, name)
+
+
+def drop_database(admin_url: str, name: str, attempts: int = 5) -> None:
+    """DROP DATABASE ... WITH (FORCE), tried again while a session there cannot be ended yet (e.g. an
+    autovacuum worker, on a server where our role may not signal it)."""
+    for attempt in range(attempts):
+        try:
+            with _pg(admin_url) as con:
+                con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import make_url
 
-from tests.commerce_fixtures import TEMPLATE, _pg, make_world
+from tests.commerce_fixtures import TEMPLATE, _pg, drop_database, make_world
 
 EXAMPLES = 30  # per operation
 
@@ -28,8 +28,7 @@ def fuzz_world(pg_template, tmp_path_factory):
     yield w
     w.client.close()
     w.services.sessions.kw["bind"].dispose()
-    with _pg(pg_template) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    drop_database(pg_template, name)
 
 
 def test_no_server_errors_on_any_operation(fuzz_world):
