@@ -131,9 +131,18 @@ def _checkout_replay(admin: str, client_counts: tuple[int, ...], seconds: int) -
     the database's share of a checkout, with no Python in the loop."""
     url = _fresh_db(admin, "smartmall_checkout_replay")
     keys, _, _ = _seed(url)
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(_checkout_replay_script(url, keys[0]))
-    return {f"{n}_clients": _pgbench_run(url, n, seconds, "-f", f.name) for n in client_counts}
+    svc = build_services(ApiSettings(database_url=url), migrate=False)
+    with transaction(svc.sessions) as s:
+        # the captured checkout reserves at the regional warehouse: enough hot stock there for every
+        # replayed reservation to take its row lock, as the API's checkouts do (they move on to the store)
+        inventory.receive(s, "RW-E", "HOT", 10_000_000, reference="bench")
+    svc.sessions.kw["bind"].dispose()
+    script = Path(tempfile.mkstemp(suffix=".sql")[1])
+    try:
+        script.write_text(_checkout_replay_script(url, keys[0]))
+        return {f"{n}_clients": _pgbench_run(url, n, seconds, "-f", str(script)) for n in client_counts}
+    finally:
+        script.unlink()
 
 
 def _seed(url: str) -> tuple[list[str], str, str]:
