@@ -33,17 +33,22 @@ def _lines(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return tx.join(tables["products"].select("sku", "category"), on="sku", how="left")
 
 
-def main() -> None:
-    warnings.filterwarnings("ignore")
+def splits() -> list[tuple[str, pl.DataFrame, datetime, int]]:
+    """(name, order lines, cutoff, horizon in days) of the two real churn backtests."""
     uci = _lines(online_retail.to_contract(online_retail.load()))
     src = complete_journey.package_data_dir()
     cj = _lines(complete_journey.to_contract(pl.read_parquet(src / "transactions.parquet"),
                                              pl.read_parquet(src / "products.parquet"),
                                              pl.read_parquet(src / "demographics.parquet")))
     cj_end = datetime.combine(cj["ordered_at"].max().date(), datetime.min.time()) + timedelta(days=1)
+    return [("online_retail", uci, datetime(2011, 9, 1), 99),
+            ("complete_journey", cj, cj_end - timedelta(days=90), 90)]
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
     report = {}
-    for name, lines, cutoff, horizon in (("online_retail", uci, datetime(2011, 9, 1), 99),
-                                         ("complete_journey", cj, cj_end - timedelta(days=90), 90)):
+    for name, lines, cutoff, horizon in splits():
         result, _ = backtest(lines, cutoff, ChurnConfig(horizon_days=horizon))
         card = result.card()
         report[name] = card

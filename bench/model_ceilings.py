@@ -22,7 +22,7 @@ import json
 import sys
 import time
 import warnings
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from churn_real import _lines  # noqa: E402
+from churn_real import splits as churn_splits  # noqa: E402
 from recommend_real import datasets as recommend_datasets  # noqa: E402
 
-from data.importers import complete_journey, online_retail  # noqa: E402
 from models import churn  # noqa: E402
 from models.interactions import build_interactions, relevant_after  # noqa: E402
 from models.ranking_metrics import ranking_metrics  # noqa: E402
@@ -121,14 +120,7 @@ def main() -> None:
     out = REPO / "bench" / "results" / "model_ceilings.json"
     report = json.loads(out.read_text()) if out.exists() else {}
     if "churn" in parts:
-        uci = _lines(online_retail.to_contract(online_retail.load()))
-        src = complete_journey.package_data_dir()
-        cj = _lines(complete_journey.to_contract(pl.read_parquet(src / "transactions.parquet"),
-                                                 pl.read_parquet(src / "products.parquet"),
-                                                 pl.read_parquet(src / "demographics.parquet")))
-        cj_end = datetime.combine(cj["ordered_at"].max().date(), datetime.min.time()) + timedelta(days=1)
-        for name, lines, cutoff, horizon in (("online_retail", uci, datetime(2011, 9, 1), 99),
-                                             ("complete_journey", cj, cj_end - timedelta(days=90), 90)):
+        for name, lines, cutoff, horizon in churn_splits():
             t0 = time.perf_counter()
             r = report.setdefault("churn", {})[name] = churn_ceiling(lines, cutoff, horizon)
             a, lift = r["roc_auc"], r["lift"]
