@@ -7,7 +7,7 @@ In one run on this machine:
      reference);
   2. the database's share of a checkout: the SQL one checkout issues, captured from the API, replayed
      by pgbench at the same client count and at as many connections as the API's request threads;
-  3. the API under uvicorn (``commerce_api.serve``: one SO_REUSEPORT socket per worker), driven by ``wrk``
+  3. the API under uvicorn (``commerce_api.serve``: connections handed evenly to the workers), driven by ``wrk``
      (a C load generator, so the client costs little CPU):
      checkouts (``POST /orders``: validate, price, plan, reserve, ledger) from 50 concurrent shoppers,
      10 % of them on a hot SKU with little stock, with the CPU time the API processes and PostgreSQL

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from commerce_api.db import core
 from commerce_api.errors import ApiError, not_found
 from commerce_api.inventory import OutOfStock
 from commerce_api.schema import Location, StockLevel
@@ -48,7 +49,7 @@ def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfil
     q = _STOCK_AT_STORE if fulfillment in ("pickup", "in_store") else _STOCK_ANYWHERE
     available: dict[tuple[str, str], int] = {}
     rank: dict[str, tuple] = {}
-    for sku, location_id, pool, free, kind, loc_region in session.execute(q, {"skus": list(wanted),
+    for sku, location_id, pool, free, kind, loc_region in core(session).execute(q, {"skus": list(wanted),
                                                                               "store_id": store_id}):
         if pool == pools[sku] and free > 0:
             available[(sku, location_id)] = free

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("seed", help="load stores, catalogue, members and stock from the warehouse marts")
     p.add_argument("--warehouse", help="DuckDB file (default: $SMARTMALL_HOME/warehouse/smartmall.duckdb)")
     p.set_defaults(func=cmd_seed)
-    p = sub.add_parser("serve", help="run the API with uvicorn (one SO_REUSEPORT socket per worker)")
+    p = sub.add_parser("serve", help="run the API with uvicorn (workers get connections evenly from this process)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, 
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
-from commerce_api.db import dialect_insert
+from commerce_api.db import core, dialect_insert
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Location, Sku, StockLevel, StockMovement
 
@@ -88,7 +88,7 @@ def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *,
     params = {"sku": sku, "location_id": location_id, "pool": pool, "kind": kind, "on_hand": on_hand,
               "reserved": reserved, "allocated": allocated, "reference": reference, "created_at": utcnow()}
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(_APPLY_PG, params).first() is not None
+        return core(session).execute(_APPLY_PG, params).first() is not None
     s = StockLevel
     new_on_hand, new_reserved, new_allocated = s.on_hand + on_hand, s.reserved + reserved, s.allocated + allocated
     result = session.execute(

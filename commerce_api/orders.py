@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from commerce_api import inventory
 from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
-from commerce_api.db import dialect_insert, insert_persistent
+from commerce_api.db import core, dialect_insert, insert_persistent
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.pricing import cheapest_flash_sale, price_from_row, with_prices
 from commerce_api.schema import (
@@ -151,7 +151,7 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    rows = session.execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now,
+    rows = core(session).execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now,
                                          "store_id": req.store_id, "delivery_region": req.delivery_region,
                                          "channel": req.channel}).all()
     if req.customer_id:

@@ -1,5 +1,5 @@
-"""``commerce_api.serve``: several workers, each on its own SO_REUSEPORT socket, sharing the
-connections of keep-alive clients and stopping together."""
+"""``commerce_api.serve``: several workers, the parent handing each new connection to the worker
+holding the fewest, so keep-alive clients are spread evenly; all stop together."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from commerce_api.app import build_services
-from commerce_api.serve import ensure_port_free, listening_socket, serve
+from commerce_api.serve import listening_socket, serve
 from commerce_api.settings import ApiSettings
 from tests.commerce_fixtures import _free_port
 
@@ -43,39 +43,64 @@ def _established_per_process(port: int, pids: set[int]) -> dict[int, int]:
     return out
 
 
-def test_two_workers_share_keep_alive_connections_and_stop_together(tmp_path):
+def _start(tmp_path: Path, workers: int) -> tuple[subprocess.Popen, int]:
     url = f"sqlite:///{tmp_path / 'commerce.db'}"
     build_services(ApiSettings(database_url=url)).sessions.kw["bind"].dispose()  # migrate once, as the CLI does
     port = _free_port()
     env = {**os.environ, "COMMERCE_DATABASE_URL": url, "SMARTMALL_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "commerce_api.serve", "--port", str(port), "--workers", "2"],
-                            cwd=REPO, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "commerce_api.serve", "--port", str(port), "--workers",
+                             str(workers)], cwd=REPO, env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let every worker finish starting too
+    return proc, port
+
+
+def test_two_workers_share_keep_alive_connections_evenly_and_stop_together(tmp_path):
+    proc, port = _start(tmp_path, 2)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
-        time.sleep(1.0)  # let the second worker finish starting too
         workers = _worker_pids(proc.pid)
         assert len(workers) == 2
+        base = f"http://127.0.0.1:{port}"
         clients = [httpx.Client(base_url=base) for _ in range(40)]  # 40 keep-alive connections
         for c in clients:
             assert c.get("/health").status_code == 200
         per_worker = _established_per_process(port, workers)
-        assert sum(per_worker.values()) == 40
-        assert min(per_worker.values()) >= 8, per_worker  # spread by the kernel, not piled on one worker
-        for c in clients:
+        assert sorted(per_worker.values()) == [20, 20], per_worker
+        gone, kept = clients[::2], clients[1::2]  # handed out in turn: every other one is one worker's
+        for c in gone:
+            c.close()
+        time.sleep(0.5)
+        assert sorted(_established_per_process(port, workers).values()) == [0, 20]
+        late = [httpx.Client(base_url=base) for _ in range(10)]  # all to the worker now holding none
+        for c in late:
+            assert c.get("/health").status_code == 200
+        assert sorted(_established_per_process(port, workers).values()) == [10, 20]
+        for c in kept + late:
             c.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert not _worker_pids(proc.pid)
+
+
+def test_serve_stops_and_fails_when_a_worker_dies(tmp_path):
+    proc, port = _start(tmp_path, 2)
+    try:
+        workers = _worker_pids(proc.pid)
+        os.kill(min(workers), signal.SIGKILL)
+        assert proc.wait(timeout=30) != 0
+        assert not _worker_pids(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_serve_refuses_port_zero_and_no_workers():
@@ -85,28 +110,17 @@ def test_serve_refuses_port_zero_and_no_workers():
         serve(port=8000, workers=0)
 
 
-def test_listening_sockets_can_share_a_port():
-    port = _free_port()
-    a, b = listening_socket("127.0.0.1", port), listening_socket("127.0.0.1", port)
-    try:
-        assert a.getsockname() == b.getsockname()
-    finally:
-        a.close()
-        b.close()
-
-
 def test_serve_refuses_a_port_another_server_listens_on():
-    """SO_REUSEPORT would let the workers join a stale server's port and share its traffic: refused."""
     port = _free_port()
-    ensure_port_free("127.0.0.1", port)
+    listening_socket("127.0.0.1", port).close()  # free: bound and let go
     with socket.socket() as other:
         other.bind(("127.0.0.1", port))
         other.listen()
         with pytest.raises(SystemExit, match="another server"):
             serve(port=port, workers=2)
-    stale = listening_socket("127.0.0.1", port)  # even one that allows port sharing itself
-    try:
+    with socket.socket() as stale:  # even one that allows port sharing (SO_REUSEPORT) itself
+        stale.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        stale.bind(("127.0.0.1", port))
+        stale.listen()
         with pytest.raises(SystemExit, match="another server"):
-            ensure_port_free("127.0.0.1", port)
-    finally:
-        stale.close()
+            listening_socket("127.0.0.1", port)
