@@ -20,13 +20,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, String, bindparam, case, func, inspect, select
+from sqlalchemy import Row, String, bindparam, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
 from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
-from commerce_api.db import core, dialect_insert, insert_persistent
+from commerce_api.db import core, dialect_insert, insert_rows
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.pricing import cheapest_flash_sale, price_from_row, with_prices
 from commerce_api.schema import (
@@ -175,8 +175,9 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
                 ) -> tuple[Order, list[OrderLine]]:
-    """Validate, price, plan, reserve: the order and its lines. Raises OutOfStock (409) when the stock
-    is not there.
+    """Validate, price, plan, reserve: the order and its lines as written (not added to ``session``:
+    load the order with ``get_order`` to change it). Raises OutOfStock (409) when the stock is not
+    there.
 
     Statements run in the order that keeps stock rows locked for the shortest time: reads first
     (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
@@ -202,7 +203,6 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                   store_id=req.store_id, delivery_region=region, status="created", total=total, deposit=deposit,
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
                   cancel_reason=None, created_at=now, updated_at=now, completed_at=None)
-    insert_persistent(session, [order])
     for attempt in range(3):
         picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region)
         lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
@@ -210,7 +210,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
-        insert_persistent(session, lines)
+        insert_rows(session, [] if attempt else [order], lines)
         try:
             # a concurrent checkout may take the stock between plan and reserve: then re-plan
             with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():
@@ -219,12 +219,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                                          reserved=pick.quantity, reference=f"order:{order.id}")
             break
         except inventory.OutOfStock:
-            for line in lines:
-                if inspect(line).persistent:
-                    session.delete(line)
-                else:
-                    session.expunge(line)
-            session.flush()
+            core(session).execute(delete(OrderLine).where(OrderLine.order_id == order.id))
             if attempt == 2:
                 raise
     for sku, sale in sales.items():
