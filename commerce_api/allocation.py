@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import JSON, ColumnElement, ScalarSelect, bindparam, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from commerce_api.db import core
 from commerce_api.errors import ApiError, not_found
@@ -28,29 +30,62 @@ class Pick:
     location_id: str
 
 
+_FREE = StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated
 _STOCK_ANYWHERE = (
-    select(StockLevel.sku, StockLevel.location_id, StockLevel.pool,
-           StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated, Location.kind, Location.region)
+    select(StockLevel.sku, StockLevel.location_id, StockLevel.pool, _FREE, Location.kind, Location.region)
     .join(Location, Location.id == StockLevel.location_id)
     .where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
 )
 _STOCK_AT_STORE = _STOCK_ANYWHERE.where(StockLevel.location_id == bindparam("store_id"))
 
 
+class _json_rows(FunctionElement):
+    """Aggregate: a JSON array with one array of the given columns per row (PostgreSQL, SQLite)."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(_json_rows, "postgresql")
+def _json_rows_pg(element, compiler, **kw) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_json_rows, "sqlite")
+def _json_rows_sqlite(element, compiler, **kw) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+def free_stock_of(sku: ColumnElement[str]) -> ScalarSelect:
+    """Correlated subquery: the stock ``plan`` reads of ``sku``, as a JSON array of [location_id, pool,
+    free, kind, region] where some is free, at the location of the bind parameter ``at_store`` if it
+    is set, else anywhere (NULL when none). Lets checkout read it with the SKUs, in the same round trip."""
+    return (select(_json_rows(StockLevel.location_id, StockLevel.pool, _FREE, Location.kind, Location.region))
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.sku == sku, _FREE > 0,
+                   or_(bindparam("at_store", type_=StockLevel.location_id.type).is_(None),
+                       StockLevel.location_id == bindparam("at_store", type_=StockLevel.location_id.type)))
+            .scalar_subquery())
+
+
 def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfillment: str,
-         store_id: str | None, region: str | None) -> list[Pick]:
-    """Picks covering ``wanted`` (sku -> quantity); raises OutOfStock if the stock is not there."""
+         store_id: str | None, region: str | None, stock: dict[str, list] | None = None) -> list[Pick]:
+    """Picks covering ``wanted`` (sku -> quantity); raises OutOfStock if the stock is not there.
+    ``stock``: the ``free_stock_of`` value per SKU when the caller has read it (else read here)."""
     if fulfillment in ("pickup", "in_store"):
         store = session.get(Location, store_id) if store_id else None
         if store is None:
             raise not_found("store", store_id)
         if fulfillment == "pickup" and not store.pickup:
             raise ApiError(422, "no_pickup", f"store {store_id} does not offer pickup")
-    q = _STOCK_AT_STORE if fulfillment in ("pickup", "in_store") else _STOCK_ANYWHERE
+    if stock is None:
+        q = _STOCK_AT_STORE if fulfillment in ("pickup", "in_store") else _STOCK_ANYWHERE
+        rows = core(session).execute(q, {"skus": list(wanted), "store_id": store_id})
+    else:
+        rows = [(sku, *row) for sku, held in stock.items() for row in held or ()]
     available: dict[tuple[str, str], int] = {}
     rank: dict[str, tuple] = {}
-    for sku, location_id, pool, free, kind, loc_region in core(session).execute(q, {"skus": list(wanted),
-                                                                              "store_id": store_id}):
+    for sku, location_id, pool, free, kind, loc_region in rows:
         if pool == pools[sku] and free > 0:
             available[(sku, location_id)] = free
             rank[location_id] = (0 if region and loc_region == region else 1, KIND_RANK.get(kind, 3), location_id)

@@ -24,7 +24,7 @@ from sqlalchemy import Row, String, bindparam, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
-from commerce_api.allocation import plan
+from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
 from commerce_api.db import core, dialect_insert, insert_rows
 from commerce_api.errors import ApiError, conflict, not_found
@@ -124,14 +124,15 @@ _ORDER_REGION = case(
     else_=func.coalesce(bindparam("delivery_region", type_=String), _CUSTOMER_REGION))
 
 # Everything checkout reads before it plans, in one round trip: the SKUs with what it needs of their
-# products, their prices in force and running flash sales, the customer and the order's region.
+# products, their prices in force and running flash sales, their free stock, the customer and the
+# order's region.
 # Rows (read, never changed here), built once with bind parameters.
 _ORDER_SKUS = with_prices(
     select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
            Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
            cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
            select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
-           _ORDER_REGION.label("region"))
+           _ORDER_REGION.label("region"), free_stock_of(Sku.sku).label("stock"))
     .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True))),
     _ORDER_REGION)
 
@@ -153,6 +154,7 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
     rows = core(session).execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now,
                                          "store_id": req.store_id, "delivery_region": req.delivery_region,
+                                         "at_store": req.store_id if req.fulfillment != "delivery" else None,
                                          "channel": req.channel}).all()
     if req.customer_id:
         # no SKU row to carry the customer: look it up on its own
@@ -204,7 +206,9 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
                   cancel_reason=None, created_at=now, updated_at=now, completed_at=None)
     for attempt in range(3):
-        picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region)
+        # the stock read with the SKUs first; after a lost race, read again
+        stock = None if attempt else {sku: skus[sku].stock for sku in wanted}
+        picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region, stock)
         lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
                            price_rule=f"flash:{sales[p.sku].id}" if p.sku in sales else prices[p.sku].rule,
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
