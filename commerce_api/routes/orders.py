@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -135,7 +136,7 @@ def _check_create(who: Principal, req: orders.OrderIn) -> orders.OrderIn:
 
 
 def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: str, payload: dict,
-           after=None) -> dict:
+           after=None) -> JSONResponse:
     req = _check_create(who, req)
 
     def work(session: Session) -> dict:
@@ -146,11 +147,12 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
         return order_dict(session, order, lines, shipments=[])
 
     response, replayed = idempotency.run(svc.sessions, who.name, endpoint, key, payload, work)
-    return {**response, "idempotent_replay": replayed}
+    # a Response as is: FastAPI would otherwise validate and re-encode the dict (plain JSON already)
+    return JSONResponse({**response, "idempotent_replay": replayed}, status_code=201)
 
 
-@router.post("/orders", status_code=201)
-def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> dict:
+@router.post("/orders", status_code=201, response_model=dict)
+def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> JSONResponse:
     """Place an order from any channel; stock is reserved for the reservation time-to-live.
 
     Send an ``Idempotency-Key``: the same key and body return the first order, another body 422."""
@@ -357,8 +359,9 @@ def set_cart_line(cart_id: Ident, sku: Ident, body: CartLineIn, who: Caller, svc
         return cart_dict(s, cart)
 
 
-@router.post("/carts/{cart_id}/checkout", status_code=201)
-def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> dict:
+@router.post("/carts/{cart_id}/checkout", status_code=201, response_model=dict)
+def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None
+             ) -> JSONResponse:
     """Turn the cart into an order (stock reserved). Use an ``Idempotency-Key`` against double submits."""
     with svc.reads() as s:
         cart = _cart(s, who, cart_id)
