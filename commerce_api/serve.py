@@ -118,7 +118,10 @@ def _hand_out(listener: socket.socket, channels: list[socket.socket], closed, pr
         with conn:
             slot = min(range(len(channels)), key=lambda i: sent[i] - closed[i])
             sent[slot] += 1
-            socket.send_fds(channels[slot], [b"c"], [conn.fileno()])
+            try:
+                socket.send_fds(channels[slot], [b"c"], [conn.fileno()])
+            except OSError:  # that worker is gone: stop the others, report it
+                return
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning") -> None:
