@@ -18,7 +18,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from commerce_api.db import core
 from commerce_api.errors import ApiError, not_found
 from commerce_api.inventory import OutOfStock
-from commerce_api.schema import Location, StockLevel
+from commerce_api.schema import Location, Sku, StockLevel
 
 KIND_RANK = {"regional_warehouse": 0, "central_warehouse": 1, "store": 2}
 
@@ -31,12 +31,6 @@ class Pick:
 
 
 _FREE = StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated
-_STOCK_ANYWHERE = (
-    select(StockLevel.sku, StockLevel.location_id, StockLevel.pool, _FREE, Location.kind, Location.region)
-    .join(Location, Location.id == StockLevel.location_id)
-    .where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
-)
-_STOCK_AT_STORE = _STOCK_ANYWHERE.where(StockLevel.location_id == bindparam("store_id"))
 
 
 class _json_rows(FunctionElement):
@@ -57,15 +51,19 @@ def _json_rows_sqlite(element, compiler, **kw) -> str:
 
 
 def free_stock_of(sku: ColumnElement[str]) -> ScalarSelect:
-    """Correlated subquery: the stock ``plan`` reads of ``sku``, as a JSON array of [location_id, pool,
-    free, kind, region] where some is free, at the location of the bind parameter ``at_store`` if it
-    is set, else anywhere (NULL when none). Lets checkout read it with the SKUs, in the same round trip."""
+    """Correlated subquery: the stock ``plan`` works from for ``sku``, as a JSON array of [location_id,
+    pool, free, kind, region] where some is free, at the location of the bind parameter ``at_store`` if
+    it is set, else anywhere (NULL when none). ``plan`` reads it on its own; checkout reads it with its
+    SKUs, in the same round trip, and hands it to ``plan``."""
     return (select(_json_rows(StockLevel.location_id, StockLevel.pool, _FREE, Location.kind, Location.region))
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.sku == sku, _FREE > 0,
                    or_(bindparam("at_store", type_=StockLevel.location_id.type).is_(None),
                        StockLevel.location_id == bindparam("at_store", type_=StockLevel.location_id.type)))
             .scalar_subquery())
+
+
+_FREE_STOCK = select(Sku.sku, free_stock_of(Sku.sku)).where(Sku.sku.in_(bindparam("skus", expanding=True)))
 
 
 def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfillment: str,
@@ -79,10 +77,9 @@ def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfil
         if fulfillment == "pickup" and not store.pickup:
             raise ApiError(422, "no_pickup", f"store {store_id} does not offer pickup")
     if stock is None:
-        q = _STOCK_AT_STORE if fulfillment in ("pickup", "in_store") else _STOCK_ANYWHERE
-        rows = core(session).execute(q, {"skus": list(wanted), "store_id": store_id})
-    else:
-        rows = [(sku, *row) for sku, held in stock.items() for row in held or ()]
+        at_store = store_id if fulfillment in ("pickup", "in_store") else None
+        stock = dict(core(session).execute(_FREE_STOCK, {"skus": list(wanted), "at_store": at_store}).all())
+    rows = [(sku, *row) for sku, held in stock.items() for row in held or ()]
     available: dict[tuple[str, str], int] = {}
     rank: dict[str, tuple] = {}
     for sku, location_id, pool, free, kind, loc_region in rows:

@@ -152,10 +152,10 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    rows = core(session).execute(_ORDER_SKUS, {"skus": list(wanted), "customer_id": req.customer_id, "at": now,
-                                         "store_id": req.store_id, "delivery_region": req.delivery_region,
-                                         "at_store": req.store_id if req.fulfillment != "delivery" else None,
-                                         "channel": req.channel}).all()
+    rows = core(session).execute(_ORDER_SKUS, {
+        "skus": list(wanted), "customer_id": req.customer_id, "at": now, "store_id": req.store_id,
+        "delivery_region": req.delivery_region, "channel": req.channel,
+        "at_store": req.store_id if req.fulfillment != "delivery" else None}).all()
     if req.customer_id:
         # no SKU row to carry the customer: look it up on its own
         found = rows[0].customer_id if rows else session.get(Customer, req.customer_id)
