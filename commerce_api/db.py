@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
+    CTE,
     Connection,
     Engine,
     Insert,
@@ -93,15 +94,26 @@ def insert_rows(session: Session, *groups: Sequence[object]) -> None:
     objects are not added to ``session``: they are the rows as written, for the checkout's hot path
     where the unit of work's flush, or attaching them, cost more than the INSERTs (measured). Every
     column attribute must be set; empty groups are skipped."""
-    groups = tuple(g for g in groups if g)
-    if not groups:
+    shape, params = rows_to_insert(groups)
+    if not shape:
         return
-    shape = tuple((type(g[0]), len(g)) for g in groups)
+    conn = core(session)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_insert_together(shape), params)
+        return
+    for statement in _insert_statements(shape):
+        conn.execute(statement, params)
+
+
+Shape = tuple[tuple[type, int], ...]  # (mapped class, row count) per group of rows to insert
+
+
+def rows_to_insert(groups: Sequence[Sequence[object]]) -> tuple[Shape, dict]:
+    """The shape of the non-empty ``groups`` and the bind parameters of their INSERTs (see ``insert_ctes``)."""
+    groups = tuple(g for g in groups if g)
     params = {f"g{n}_{i}_{column}": getattr(o, attr) for n, g in enumerate(groups) for i, o in enumerate(g)
               for column, attr in _columns(type(g[0]))}
-    conn = core(session)
-    for statement in _insert_statements(conn.dialect.name == "postgresql", shape):
-        conn.execute(statement, params)
+    return tuple((type(g[0]), len(g)) for g in groups), params
 
 
 @functools.cache
@@ -111,9 +123,9 @@ def _columns(cls: type) -> tuple[tuple[str, str], ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_statements(together: bool, shape: tuple[tuple[type, int], ...]) -> tuple[Insert, ...]:
-    """The INSERT statements of ``insert_rows`` for groups of (class, row count), with bind parameters
-    ``g<group>_<row>_<column>``; built once per shape (building one costs more than running it)."""
+def _insert_statements(shape: Shape) -> tuple[Insert, ...]:
+    """One INSERT per group, with bind parameters ``g<group>_<row>_<column>``; built once per shape
+    (building one costs more than running it)."""
     statements = []
     for n, (cls, count) in enumerate(shape):
         table = inspect(cls).local_table
@@ -123,9 +135,16 @@ def _insert_statements(together: bool, shape: tuple[tuple[type, int], ...]) -> t
         rows = union_all(*[select(*[bindparam(f"g{n}_{i}_{column}", type_=table.c[column].type) for column in columns])
                            for i in range(count)])
         statements.append(insert(table).from_select(columns, rows))
-    if not together:
-        return tuple(statements)
-    last = statements[-1]
-    for n, statement in enumerate(statements[:-1]):
-        last = last.add_cte(statement.cte(f"g{n}"))
-    return (last,)
+    return tuple(statements)
+
+
+@functools.lru_cache(maxsize=256)
+def insert_ctes(shape: Shape) -> tuple[CTE, ...]:
+    """The INSERTs of ``shape`` as data-modifying CTEs (PostgreSQL), for a statement that writes the
+    rows along with its own work: add them with ``add_cte``."""
+    return tuple(statement.cte(f"g{n}") for n, statement in enumerate(_insert_statements(shape)))
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_together(shape: Shape) -> Insert:
+    return _insert_statements(shape)[-1].add_cte(*insert_ctes(shape)[:-1])

@@ -9,13 +9,29 @@ back it up. Each applied change appends a ``stock_movements`` row with the same 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Insert,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
-from commerce_api.db import core, dialect_insert
+from commerce_api.db import Shape, core, dialect_insert, insert_ctes, insert_rows, rows_to_insert
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Location, Sku, StockLevel, StockMovement
 
@@ -108,6 +124,64 @@ def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *,
 def must_apply(session: Session, sku: str, location_id: str, pool: str, kind: str, **deltas) -> None:
     if not apply(session, sku, location_id, pool, kind, **deltas):
         raise OutOfStock(sku, location_id, -sum(v for k, v in deltas.items() if k != "reference"))
+
+
+def reserve(session: Session, picks: Sequence[tuple[str, str, str, int]], reference: str,
+            rows_first: Sequence[Sequence[object]] = ()) -> bool:
+    """Reserve every (sku, location_id, pool, quantity) of ``picks`` or none, with their ledger rows;
+    returns whether it did. ``rows_first``: groups of new rows to insert as well (``db.insert_rows``),
+    whatever the outcome (checkout's order and lines).
+
+    On PostgreSQL all of it is one statement: the picked stock rows are locked in one order (sku,
+    location, pool: no deadlock between two orders), and updated only if every one of them still
+    has the quantity free. Elsewhere (SQLite: one writer at a time) the rows are inserted, then the
+    picks applied one by one under a savepoint."""
+    if session.get_bind().dialect.name == "postgresql":
+        shape, params = rows_to_insert(rows_first)
+        for i, (sku, location_id, pool, quantity) in enumerate(picks):
+            params.update({f"r{i}_sku": sku, f"r{i}_location_id": location_id, f"r{i}_pool": pool,
+                           f"r{i}_quantity": quantity})
+        params.update(reference=reference, created_at=utcnow())
+        return len(core(session).execute(_reserve_pg(len(picks), shape), params).all()) == len(picks)
+    insert_rows(session, *rows_first)
+    try:
+        with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():
+            for sku, location_id, pool, quantity in sorted(picks):  # one lock order
+                must_apply(session, sku, location_id, pool, "reservation", reserved=quantity, reference=reference)
+    except OutOfStock:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def _reserve_pg(picks: int, shape: Shape) -> Insert:
+    """``reserve``'s statement on PostgreSQL for a number of picks and rows to insert first."""
+    s, m = StockLevel.__table__, StockMovement.__table__
+    wanted = union_all(*[select(bindparam(f"r{i}_sku", type_=s.c.sku.type).label("sku"),
+                                bindparam(f"r{i}_location_id", type_=s.c.location_id.type).label("location_id"),
+                                bindparam(f"r{i}_pool", type_=s.c.pool.type).label("pool"),
+                                bindparam(f"r{i}_quantity", type_=BigInteger).label("quantity"))
+                         for i in range(picks)]).cte("wanted")
+    # the rows locked in a fixed order before any changes (ORDER BY before FOR UPDATE locks in that
+    # order), each with whether it still has the quantity free (read under the lock: the newest version)
+    locked = (select(s.c.sku, s.c.location_id, s.c.pool, wanted.c.quantity,
+                     (s.c.on_hand - s.c.reserved - s.c.allocated >= wanted.c.quantity).label("enough"))
+              .select_from(s.join(wanted, and_(s.c.sku == wanted.c.sku, s.c.location_id == wanted.c.location_id,
+                                               s.c.pool == wanted.c.pool)))
+              .order_by(s.c.sku, s.c.location_id, s.c.pool).with_for_update(of=s)).cte("locked")
+    every_one = select(func.count()).select_from(locked).where(locked.c.enough).scalar_subquery() == picks
+    changed = (update(s).values(reserved=s.c.reserved + locked.c.quantity)
+               .where(s.c.sku == locked.c.sku, s.c.location_id == locked.c.location_id, s.c.pool == locked.c.pool,
+                      every_one)
+               .returning(s.c.sku, s.c.location_id, s.c.pool, locked.c.quantity)).cte("changed")
+    ledger = insert(m).from_select(
+        ["sku", "location_id", "pool", "kind", "on_hand_delta", "reserved_delta", "allocated_delta", "reference",
+         "created_at"],
+        select(changed.c.sku, changed.c.location_id, changed.c.pool, literal("reservation", m.c.kind.type),
+               literal(0, BigInteger), changed.c.quantity, literal(0, BigInteger),
+               bindparam("reference", type_=m.c.reference.type), bindparam("created_at", type_=m.c.created_at.type)),
+    ).returning(m.c.id)
+    return ledger.add_cte(*insert_ctes(shape)) if shape else ledger
 
 
 def _location(session: Session, location_id: str) -> Location:

@@ -15,7 +15,6 @@ handing over is the sale (allocated -= q, on_hand -= q). Cancelling releases whi
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 from commerce_api import inventory
 from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
-from commerce_api.db import core, dialect_insert, insert_rows
+from commerce_api.db import core, dialect_insert
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.pricing import cheapest_flash_sale, price_from_row, with_prices
 from commerce_api.schema import (
@@ -182,8 +181,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     there.
 
     Statements run in the order that keeps stock rows locked for the shortest time: reads first
-    (SKUs, prices, flash sales, available stock), then the order and its lines, and the conditional
-    stock updates last, just before commit."""
+    (SKUs, prices, flash sales, available stock), then the order, its lines and their reservations
+    (one statement on PostgreSQL), just before commit."""
     now = now or utcnow()
     wanted, skus = _validate(session, req, now)
     region = next(iter(skus.values())).region
@@ -214,18 +213,15 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
-        insert_rows(session, [] if attempt else [order], lines)
-        try:
-            # a concurrent checkout may take the stock between plan and reserve: then re-plan
-            with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():
-                for pick in sorted(picks, key=lambda p: (p.sku, p.location_id)):  # one lock order: no deadlocks
-                    inventory.must_apply(session, pick.sku, pick.location_id, pools[pick.sku], "reservation",
-                                         reserved=pick.quantity, reference=f"order:{order.id}")
+        # a concurrent checkout may take the stock between plan and reserve: then re-plan
+        if inventory.reserve(session, [(p.sku, p.location_id, pools[p.sku], p.quantity) for p in picks],
+                             f"order:{order.id}", rows_first=([] if attempt else [order], lines)):
             break
-        except inventory.OutOfStock:
-            core(session).execute(delete(OrderLine).where(OrderLine.order_id == order.id))
-            if attempt == 2:
-                raise
+        core(session).execute(delete(OrderLine).where(OrderLine.order_id == order.id))
+        if attempt == 2:
+            first = picks[0]
+            raise inventory.OutOfStock(", ".join(sorted({p.sku for p in picks})),
+                                       first.location_id if len(picks) == 1 else None, sum(wanted.values()))
     for sku, sale in sales.items():
         _take_flash_quota(session, sale, req.customer_id, wanted[sku])
     return order, lines

@@ -104,3 +104,25 @@ def test_double_submitted_checkout_creates_one_order(live_pg_world):
     assert sum(not r.json()["idempotent_replay"] for r in responses) == 1
     assert _stock(w, "CASE-BLK", "RW-E")["reserved"] == 1
     assert w.call("GET", "/orders", role="shopper", expect=200).json()["total"] == 1
+
+
+def test_concurrent_two_line_orders_reserve_both_lines_or_neither_without_deadlock(live_pg_world):
+    """Two-line orders naming their SKUs in either order race for 30 phones and 40 cases: exactly 30
+    get both, the rest a clear 409 (no deadlock between orders locking the same rows), and the cases
+    beyond those 30 orders stay free."""
+    w = live_pg_world
+    w.call("POST", "/inventory/receipts", expect=201, json={"location_id": "RW-E", "lines": [
+        {"sku": "PHONE-BLK-128", "quantity": 30}, {"sku": "CASE-BLK", "quantity": 40}]})
+    keys = _members(w, 20)
+    lines = [{"sku": "PHONE-BLK-128", "quantity": 1}, {"sku": "CASE-BLK", "quantity": 1}]
+    reqs = [("POST", "/orders", {"channel": "app", "lines": lines if i % 2 else lines[::-1]},
+             {"Authorization": f"Bearer {keys[i % 20]}"}) for i in range(80)]
+    responses = asyncio.run(_fire(w.base_url, reqs))
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: 30, 409: 50}, codes
+    assert all(r.json()["error"]["code"] == "out_of_stock" for r in responses if r.status_code == 409)
+    assert all(len(r.json()["lines"]) == 2 for r in responses if r.status_code == 201)
+    assert _stock(w, "PHONE-BLK-128", "RW-E") == {"on_hand": 30, "reserved": 30, "allocated": 0, "available": 0}
+    assert _stock(w, "CASE-BLK", "RW-E") == {"on_hand": 40, "reserved": 30, "allocated": 0, "available": 10}
+    with w.services.sessions() as s:
+        assert ledger_mismatches(s) == []
