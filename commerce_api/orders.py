@@ -344,10 +344,10 @@ def reserve_again(session: Session, order: Order, now: datetime) -> bool:
     there (all lines or none). Returns whether it worked."""
     lines = lines_of(session, order.id)
     try:
-        with session.begin_nested():
-            for line in sorted(lines, key=lambda ln: (ln.sku, ln.location_id)):
-                inventory.must_apply(session, line.sku, line.location_id, line.pool, "reservation",
-                                     reserved=line.quantity, reference=f"order:{order.id}:late-payment")
+        with session.begin_nested():  # the flash-sale quotas too, or nothing
+            if not inventory.reserve(session, [(ln.sku, ln.location_id, ln.pool, ln.quantity) for ln in lines],
+                                     f"order:{order.id}:late-payment"):
+                return False  # reserve changed nothing
             for line in lines:
                 if line.flash_sale_id and order.customer_id:
                     _take_flash_quota(session, session.get(FlashSale, line.flash_sale_id), order.customer_id,
