@@ -4,7 +4,8 @@ Every change is one conditional ``UPDATE ... WHERE <the result stays valid>`` on
 PostgreSQL row-locks it and re-checks the condition against the newest version, so concurrent
 checkouts cannot both take the last unit (no read-modify-write window), and CHECK constraints
 back it up. Each applied change appends a ``stock_movements`` row with the same deltas, so
-``rebuild_from_ledger`` must equal the levels at all times.
+``rebuild_from_ledger`` must equal the levels at all times. A checkout's reservations (``reserve``)
+change all their rows or none.
 """
 
 from __future__ import annotations
