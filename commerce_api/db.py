@@ -88,19 +88,13 @@ def dialect_insert(session: Session, table):
 
 
 def insert_rows(session: Session, *groups: Sequence[object]) -> None:
-    """INSERT the rows of new mapped objects, one group per class, in one round trip on PostgreSQL
-    (the groups as data-modifying CTEs of one statement; foreign keys between the groups hold, as
-    PostgreSQL checks them at the end of the statement) and one statement per group elsewhere. The
-    objects are not added to ``session``: they are the rows as written, for the checkout's hot path
-    where the unit of work's flush, or attaching them, cost more than the INSERTs (measured). Every
-    column attribute must be set; empty groups are skipped."""
+    """INSERT the rows of new mapped objects, one statement per group (one class each); empty groups
+    are skipped. The objects are not added to ``session``: they are the rows as written, for the
+    checkout's hot path where the unit of work's flush, or attaching them, cost more than the INSERTs
+    (measured). Every column attribute must be set. On PostgreSQL checkout writes them inside its
+    reservation statement instead (``insert_ctes``)."""
     shape, params = rows_to_insert(groups)
-    if not shape:
-        return
     conn = core(session)
-    if conn.dialect.name == "postgresql":
-        conn.execute(_insert_together(shape), params)
-        return
     for statement in _insert_statements(shape):
         conn.execute(statement, params)
 
@@ -143,8 +137,3 @@ def insert_ctes(shape: Shape) -> tuple[CTE, ...]:
     """The INSERTs of ``shape`` as data-modifying CTEs (PostgreSQL), for a statement that writes the
     rows along with its own work: add them with ``add_cte``."""
     return tuple(statement.cte(f"g{n}") for n, statement in enumerate(_insert_statements(shape)))
-
-
-@functools.lru_cache(maxsize=256)
-def _insert_together(shape: Shape) -> Insert:
-    return _insert_statements(shape)[-1].add_cte(*insert_ctes(shape)[:-1])
