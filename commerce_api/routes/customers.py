@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import and_, bindparam, or_, select
 
@@ -105,15 +106,15 @@ def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> d
     return {"balance": c.stored_value, **out}
 
 
-@router.get("/till/members/{member_code}")
-def till_member(member_code: Ident, who: Caller, svc: Svc) -> dict:
+@router.get("/till/members/{member_code}", response_model=dict)
+def till_member(member_code: Ident, who: Caller, svc: Svc) -> JSONResponse:
     """Member-code lookup at the till: who, tier, points, stored-value balance."""
     who.require("store_staff")
     with svc.reads() as s:
         c = s.execute(select(Customer).where(Customer.member_code == member_code)).scalar_one_or_none()
     if c is None:
         raise not_found("member code", member_code)
-    return customer_dict(c)
+    return JSONResponse(customer_dict(c))  # as is: see till_scan
 
 
 # One round trip for all a scan shows: the SKU (by barcode or id), its product, its price in force at
@@ -129,9 +130,9 @@ _SCAN = with_prices(
 ).where(or_(Sku.barcode == bindparam("code"), Sku.sku == bindparam("code"))).order_by(Sku.sku)
 
 
-@router.get("/till/scan/{code}")
+@router.get("/till/scan/{code}", response_model=dict)
 def till_scan(code: Ident, who: Caller, svc: Svc,
-              store_id: Annotated[str | None, Query(max_length=64)] = None) -> dict:
+              store_id: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
     """Scan a barcode (or SKU) at a till, self-checkout or shelf display: name, price in force at the
     store, and stock available there."""
     who.require("store_staff")
@@ -148,6 +149,8 @@ def till_scan(code: Ident, who: Caller, svc: Svc,
     price = price_from_row(row, row.region)
     pool = inventory.pool_of(row.stock_pools, "store_pos")
     stock = sum(r.available for r in rows if r.sku == row.sku and r.pool == pool)
-    return {"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec, "price": price.price,
-            "price_rule": price.rule, "list_price": price.list_price, "store_id": store_id, "available": stock,
-            "listed": row.listed and row.product_listed}
+    # a Response as is (plain JSON already): for a returned dict FastAPI would validate it in the thread
+    # pool, a second thread hop per request, queued behind the other requests under load
+    return JSONResponse({"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec,
+                         "price": price.price, "price_rule": price.rule, "list_price": price.list_price,
+                         "store_id": store_id, "available": stock, "listed": row.listed and row.product_listed})
