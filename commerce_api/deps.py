@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +54,15 @@ async def services(request: Request) -> Services:
 
 Caller = Annotated[Principal, Depends(principal)]
 Svc = Annotated[Services, Depends(services)]
+
+
+def json_as_is(body: dict, status_code: int = 200) -> JSONResponse:
+    """The answer of a hot path whose body is plain JSON already (str, int, None, lists and dicts of
+    them). A sync route that returns a dict has FastAPI validate and re-encode it, and run the
+    validation in the thread pool: a second thread hop per request, queued behind the other requests
+    under load (measured: ~0.25 ms of a checkout's CPU; stock reads 2,404-2,527 -> 2,782-2,896/s).
+    Declare ``response_model=dict`` on the route so the OpenAPI spec still says what comes back."""
+    return JSONResponse(body, status_code=status_code)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from commerce_api import inventory
 from commerce_api.clock import utcnow
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
+from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, json_as_is, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.payments import stored_value_move
 from commerce_api.pricing import price_from_row, with_prices
@@ -114,7 +114,7 @@ def till_member(member_code: Ident, who: Caller, svc: Svc) -> JSONResponse:
         c = s.execute(select(Customer).where(Customer.member_code == member_code)).scalar_one_or_none()
     if c is None:
         raise not_found("member code", member_code)
-    return JSONResponse(customer_dict(c))  # as is: see till_scan
+    return json_as_is(customer_dict(c))
 
 
 # One round trip for all a scan shows: the SKU (by barcode or id), its product, its price in force at
@@ -149,8 +149,6 @@ def till_scan(code: Ident, who: Caller, svc: Svc,
     price = price_from_row(row, row.region)
     pool = inventory.pool_of(row.stock_pools, "store_pos")
     stock = sum(r.available for r in rows if r.sku == row.sku and r.pool == pool)
-    # a Response as is (plain JSON already): for a returned dict FastAPI would validate it in the thread
-    # pool, a second thread hop per request, queued behind the other requests under load
-    return JSONResponse({"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec,
-                         "price": price.price, "price_rule": price.rule, "list_price": price.list_price,
-                         "store_id": store_id, "available": stock, "listed": row.listed and row.product_listed})
+    return json_as_is({"sku": row.sku, "barcode": row.barcode, "name": row.name, "spec": row.spec,
+                       "price": price.price, "price_rule": price.rule, "list_price": price.list_price,
+                       "store_id": store_id, "available": stock, "listed": row.listed and row.product_listed})

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from commerce_api import inventory
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Quantity, Strict, Svc, Text200
+from commerce_api.deps import Caller, Ident, Quantity, Strict, Svc, Text200, json_as_is
 from commerce_api.errors import ApiError
 
 router = APIRouter(tags=["inventory"])
@@ -57,9 +57,7 @@ def get_levels(who: Caller, svc: Svc, sku: Annotated[str | None, Query(max_lengt
         raise ApiError(422, "filter_required", "give sku, location_id or both")
     with svc.read_connection() as conn:
         rows = inventory.levels(conn, sku=sku, location_id=location_id)
-    # a Response as is (plain JSON already): for a returned dict FastAPI would validate it in the thread
-    # pool, a second thread hop per request, queued behind the other requests under load
-    return JSONResponse({"items": [level_dict(lv) for lv in rows]})
+    return json_as_is({"items": [level_dict(lv) for lv in rows]})
 
 
 @router.post("/inventory/receipts", status_code=201)

@@ -16,7 +16,19 @@ from commerce_api import aftersale, idempotency, orders
 from commerce_api.auth import Principal
 from commerce_api.clock import as_utc, utcnow
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Money, Paging, Quantity, Strict, Svc, Text200, Text1000, paginate
+from commerce_api.deps import (
+    Caller,
+    Ident,
+    Money,
+    Paging,
+    Quantity,
+    Strict,
+    Svc,
+    Text200,
+    Text1000,
+    json_as_is,
+    paginate,
+)
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import payment_dict
 from commerce_api.routes.catalogue import Channel
@@ -147,8 +159,7 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
         return order_dict(session, order, lines, shipments=[])
 
     response, replayed = idempotency.run(svc.sessions, who.name, endpoint, key, payload, work)
-    # a Response as is: FastAPI would otherwise validate and re-encode the dict (plain JSON already)
-    return JSONResponse({**response, "idempotent_replay": replayed}, status_code=201)
+    return json_as_is({**response, "idempotent_replay": replayed}, status_code=201)
 
 
 @router.post("/orders", status_code=201, response_model=dict)
