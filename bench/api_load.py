@@ -55,16 +55,16 @@ def _admin_url() -> str:
                           text=True).stdout.strip().splitlines()[-1]
 
 
-def _admin_sql(admin: str, *statements: str) -> None:
+def _admin_sql(admin: str, statement: str) -> None:
     u = make_url(admin)
     with psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
                          autocommit=True) as con:
-        for statement in statements:
-            con.execute(statement)
+        con.execute(statement)
 
 
 def _fresh_db(admin: str, name: str) -> str:
-    _admin_sql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    _drop_db(admin, name)
+    _admin_sql(admin, f"CREATE DATABASE {name}")
     return make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 

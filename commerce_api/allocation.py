@@ -83,7 +83,7 @@ def plan(session: Session, wanted: dict[str, int], pools: dict[str, str], fulfil
     available: dict[tuple[str, str], int] = {}
     rank: dict[str, tuple] = {}
     for sku, location_id, pool, free, kind, loc_region in rows:
-        if pool == pools[sku] and free > 0:
+        if pool == pools[sku]:  # free > 0: free_stock_of lists only those
             available[(sku, location_id)] = free
             rank[location_id] = (0 if region and loc_region == region else 1, KIND_RANK.get(kind, 3), location_id)
     if fulfillment in ("pickup", "in_store"):
