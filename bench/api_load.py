@@ -116,11 +116,14 @@ def _checkout_replay_script(url: str, shopper_key: str) -> str:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    def sql(conn, cursor, statement, params, context, executemany):
-        captured.append(psycopg.ClientCursor(cursor.connection).mogrify(statement, params).strip() + ";")
+    # statements at psycopg's level: the checkout runs some of them straight through it (db.driver_rows)
+    execute = psycopg.Cursor.execute
 
-    hooks = (("begin", lambda conn: captured.append("BEGIN;")), ("commit", lambda conn: captured.append("END;")),
-             ("before_cursor_execute", sql))
+    def capturing_execute(cursor, query, params=None, **kw):
+        captured.append(psycopg.ClientCursor(cursor.connection).mogrify(query, params).strip() + ";")
+        return execute(cursor, query, params, **kw)
+
+    hooks = (("begin", lambda conn: captured.append("BEGIN;")), ("commit", lambda conn: captured.append("END;")))
     body = {"channel": "app", "lines": [{"sku": "SKU0003", "quantity": 1}]}
     with TestClient(create_app(ApiSettings(database_url=url), sweeper=False)) as client:
         for _ in range(2):
@@ -128,9 +131,11 @@ def _checkout_replay_script(url: str, shopper_key: str) -> str:
         captured: list[str] = []
         for name, fn in hooks:
             event.listen(Engine, name, fn)
+        psycopg.Cursor.execute = capturing_execute
         try:
             order = client.post("/orders", json=body, headers={"Authorization": f"Bearer {shopper_key}"}).json()
         finally:
+            psycopg.Cursor.execute = execute
             for name, fn in hooks:
                 event.remove(Engine, name, fn)
     text = "\n".join(captured)

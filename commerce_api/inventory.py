@@ -32,7 +32,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from commerce_api.clock import utcnow
-from commerce_api.db import Shape, core, dialect_insert, insert_ctes, insert_rows, rows_to_insert
+from commerce_api.db import (
+    Shape,
+    core,
+    dialect_insert,
+    driver_rows,
+    insert_ctes,
+    insert_rows,
+    on_postgresql,
+    rows_to_insert,
+)
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Location, Sku, StockLevel, StockMovement
 
@@ -104,7 +113,7 @@ def apply(session: Session, sku: str, location_id: str, pool: str, kind: str, *,
     """
     params = {"sku": sku, "location_id": location_id, "pool": pool, "kind": kind, "on_hand": on_hand,
               "reserved": reserved, "allocated": allocated, "reference": reference, "created_at": utcnow()}
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return core(session).execute(_APPLY_PG, params).first() is not None
     s = StockLevel
     new_on_hand, new_reserved, new_allocated = s.on_hand + on_hand, s.reserved + reserved, s.allocated + allocated
@@ -137,13 +146,13 @@ def reserve(session: Session, picks: Sequence[tuple[str, str, str, int]], refere
     location, pool: no deadlock between two orders), and updated only if every one of them still
     has the quantity free. Elsewhere (SQLite: one writer at a time) the rows are inserted, then the
     picks applied one by one under a savepoint."""
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         shape, params = rows_to_insert(rows_first)
         for i, (sku, location_id, pool, quantity) in enumerate(picks):
             params.update({f"r{i}_sku": sku, f"r{i}_location_id": location_id, f"r{i}_pool": pool,
                            f"r{i}_quantity": quantity})
         params.update(reference=reference, created_at=utcnow())
-        return len(core(session).execute(_reserve_pg(len(picks), shape), params).all()) == len(picks)
+        return len(driver_rows(session, _reserve_pg(len(picks), shape), params)) == len(picks)
     insert_rows(session, *rows_first)
     try:
         with session.begin_nested() if len(picks) > 1 else contextlib.nullcontext():

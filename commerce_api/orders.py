@@ -15,17 +15,18 @@ handing over is the sale (allocated -= q, on_hand -= q). Cancelling releases whi
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, String, bindparam, case, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from commerce_api import inventory
 from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
-from commerce_api.db import core, dialect_insert
+from commerce_api.db import core, dialect_insert, driver_rows, on_postgresql
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.pricing import cheapest_flash_sale, price_from_row, with_prices
 from commerce_api.schema import (
@@ -122,18 +123,32 @@ _ORDER_REGION = case(
                    select(Location.region).where(Location.id == bindparam("store_id")).scalar_subquery())),
     else_=func.coalesce(bindparam("delivery_region", type_=String), _CUSTOMER_REGION))
 
-# Everything checkout reads before it plans, in one round trip: the SKUs with what it needs of their
-# products, their prices in force and running flash sales, their free stock, the customer and the
-# order's region.
-# Rows (read, never changed here), built once with bind parameters.
-_ORDER_SKUS = with_prices(
-    select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
-           Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
-           cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
-           select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
-           _ORDER_REGION.label("region"), free_stock_of(Sku.sku).label("stock"))
-    .join(Product, Product.id == Sku.product_id).where(Sku.sku.in_(bindparam("skus", expanding=True))),
-    _ORDER_REGION)
+
+
+def _order_skus(of_skus: ColumnElement[bool]) -> Select:
+    """Everything checkout reads before it plans, in one round trip: the SKUs (``of_skus``) with what it
+    needs of their products, their prices in force and running flash sales, their free stock, the
+    customer and the order's region. Rows (read, never changed here)."""
+    return with_prices(
+        select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
+               Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
+               cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
+               select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
+               _ORDER_REGION.label("region"), free_stock_of(Sku.sku).label("stock"))
+        .join(Product, Product.id == Sku.product_id).where(of_skus),
+        _ORDER_REGION)
+
+
+# Built once with bind parameters (building it costs more than running it).
+_ORDER_SKUS = _order_skus(Sku.sku.in_(bindparam("skus", expanding=True)))
+
+
+@functools.lru_cache(maxsize=256)
+def _order_skus_pg(count: int) -> Select:
+    """``_ORDER_SKUS`` for ``count`` SKUs bound one by one (``sku_0``, ``sku_1``, ...), to run straight
+    through the driver (``db.driver_rows``). Not ``= ANY(<array>)``: PostgreSQL plans that statement
+    afresh on every run (measured: 400 us of its CPU against 107 us)."""
+    return _order_skus(Sku.sku.in_([bindparam(f"sku_{i}", type_=String) for i in range(count)]))
 
 
 def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, int], dict[str, Row]]:
@@ -151,10 +166,14 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
         if line.quantity <= 0:
             raise ApiError(422, "invalid_quantity", f"quantity of {line.sku} must be positive")
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    rows = core(session).execute(_ORDER_SKUS, {
-        "skus": list(wanted), "customer_id": req.customer_id, "at": now, "store_id": req.store_id,
-        "delivery_region": req.delivery_region, "channel": req.channel,
-        "at_store": req.store_id if req.fulfillment != "delivery" else None}).all()
+    params = {"customer_id": req.customer_id, "at": now, "store_id": req.store_id,
+              "delivery_region": req.delivery_region, "channel": req.channel,
+              "at_store": req.store_id if req.fulfillment != "delivery" else None}
+    if on_postgresql(session):
+        params.update((f"sku_{i}", sku) for i, sku in enumerate(wanted))
+        rows = driver_rows(session, _order_skus_pg(len(wanted)), params)
+    else:
+        rows = core(session).execute(_ORDER_SKUS, {**params, "skus": list(wanted)}).all()
     if req.customer_id:
         # no SKU row to carry the customer: look it up on its own
         found = rows[0].customer_id if rows else session.get(Customer, req.customer_id)
