@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from commerce_api.app import HOT_ROUTES
 from commerce_api.clock import utcnow
 from commerce_api.inventory import ledger_mismatches
+from commerce_api.routes import catalogue, customers, integrations, inventory, locations, recommendations
+from commerce_api.routes import orders as orders_routes
 from commerce_api.schema import Product, Sku
 from commerce_api.sweeper import sweep_expired
 from commerce_api.versioned_cache import VersionedCache
@@ -582,3 +585,18 @@ def test_cart_to_checkout_once(world):
     assert r.status_code == 409 and r.json()["error"]["code"] == "checked_out"
     assert stock(w, "CASE-BLK", "RW-E")["reserved"] == 2  # the refused checkout reserved nothing
     assert w.call("PUT", f"/carts/{cart['id']}/lines/CASE-BLK", role="shopper", json={"quantity": 1}).status_code == 409
+
+
+def test_the_app_serves_every_route_of_the_routers_once_with_the_busiest_first(world):
+    app_routes = [route for route in world.app.router.routes if hasattr(route, "methods")]
+    declared = {id(route) for module in (catalogue, locations, inventory, customers, orders_routes, integrations,
+                                         recommendations) for route in module.router.routes}
+    served = [route for route in app_routes if id(route) in declared]
+    assert len(served) == len(declared) and {id(route) for route in served} == declared  # each once
+    first = {(method, route.path) for route in app_routes[:len(HOT_ROUTES)] for method in route.methods}
+    assert first >= HOT_ROUTES
+    spec = world.client.get("/openapi.json").json()
+    assert {path for _, path in HOT_ROUTES} <= set(spec["paths"]) and spec["paths"]["/orders"]["post"]["tags"] == ["orders"]
+    # and a request to a busy path and to one further down are both answered by their own routes
+    world.call("GET", "/inventory", params={"sku": "CASE-BLK"}, expect=200)
+    world.call("GET", "/returns", expect=200)
