@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,9 @@ from commerce_api.schema import IdempotencyKey
 
 
 def request_hash(payload: Any) -> str:
+    """The digest of a request body: a pydantic model (dumped here, so only when a key was sent) or plain JSON."""
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump()
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

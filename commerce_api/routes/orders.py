@@ -147,7 +147,7 @@ def _check_create(who: Principal, req: orders.OrderIn) -> orders.OrderIn:
     return req
 
 
-def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: str, payload: dict,
+def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: str, payload: Strict,
            after=None) -> JSONResponse:
     req = _check_create(who, req)
 
@@ -170,7 +170,7 @@ def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey 
     req = orders.OrderIn(channel=body.channel, fulfillment=body.fulfillment, customer_id=body.customer_id,
                          store_id=body.store_id, delivery_region=body.delivery_region,
                          lines=tuple(orders.LineIn(ln.sku, ln.quantity) for ln in body.lines))
-    return _place(svc, who, req, idempotency_key, "POST /orders", body.model_dump())
+    return _place(svc, who, req, idempotency_key, "POST /orders", body)
 
 
 @router.get("/orders")
@@ -216,7 +216,7 @@ def pay(order_id: Ident, body: PaymentIn, who: Caller, svc: Svc, idempotency_key
         return {"payment": payment_dict(payment, payload), "order": order_dict(session, order)}
 
     response, replayed = idempotency.run(svc.sessions, who.name, f"POST /orders/{order_id}/payments",
-                                         idempotency_key, body.model_dump(), work)
+                                         idempotency_key, body, work)
     return {**response, "idempotent_replay": replayed}
 
 
@@ -389,4 +389,4 @@ def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotenc
             raise conflict("checked_out", f"cart {cart_id} became order {locked.checked_out_order_id}")
         locked.checked_out_order_id = order.id
 
-    return _place(svc, who, req, idempotency_key, f"POST /carts/{cart_id}/checkout", body.model_dump(), after=mark)
+    return _place(svc, who, req, idempotency_key, f"POST /carts/{cart_id}/checkout", body, after=mark)
