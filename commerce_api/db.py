@@ -127,9 +127,10 @@ def driver_rows(session: Session, statement: Executable, params: dict) -> list:
     For the checkout's two statements: SQLAlchemy's execution (cache key, parameters, result
     metadata read from ``cursor.description`` every time) costs 100-150 us of CPU per statement
     beyond psycopg's own (measured), about a sixth of a checkout's CPU in the API. The statement is
-    compiled once; it may not use expanding (``IN``) parameters (bind a list to ``= ANY(...)``) nor
-    types that SQLAlchemy converts (JSON values, enums). Errors are raised as SQLAlchemy's, and a
-    lost connection is invalidated, as ``Connection.execute`` would."""
+    compiled once; it may not use expanding (``IN``) parameters (bind the values one by one, as
+    ``orders._order_skus_pg`` does) nor types that SQLAlchemy converts (JSON values, booleans). Errors are raised as SQLAlchemy's (a lost
+    connection: OperationalError, and the transaction's rollback that follows lets SQLAlchemy
+    invalidate it and the pool's older connections)."""
     conn = core(session)
     driver = _driver_sql(statement, conn.dialect)
     dbapi_conn = conn.connection.driver_connection
@@ -139,11 +140,8 @@ def driver_rows(session: Session, statement: Executable, params: dict) -> list:
         cursor.execute(driver.sql, values)
         return cursor.fetchall()
     except conn.dialect.loaded_dbapi.Error as exc:
-        invalidated = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
-        if invalidated:
-            conn.invalidate(exc)
         raise DBAPIError.instance(driver.sql, values, exc, conn.dialect.loaded_dbapi.Error,
-                                  dialect=conn.dialect, connection_invalidated=invalidated) from exc
+                                  dialect=conn.dialect) from exc
     finally:
         cursor.close()
 

@@ -13,6 +13,7 @@ from commerce_api import orders
 from commerce_api.clock import utcnow
 from commerce_api.db import core, driver_rows, transaction
 from commerce_api.schema import Location, Sku
+from tests.commerce_fixtures import _pg, pg_admin_url
 
 
 def _checkout_reads(w, skus: list[str], **request) -> tuple[list[dict], list[dict]]:
@@ -78,3 +79,21 @@ def test_driver_rows_fail_as_sqlalchemy_does_and_the_transaction_rolls_back(pg_w
 def test_driver_rows_refuses_column_defaults_computed_in_python(pg_world):
     with pg_world.services.sessions() as s, pytest.raises(ValueError, match="pickup"):
         driver_rows(s, insert(Location).values(id=bindparam("id"), kind="store", name="x"), {"id": "S8"})
+
+
+def test_lost_connections_fail_one_checkout_with_503_and_the_next_one_works(pg_world):
+    w = pg_world
+    w.call("POST", "/inventory/receipts", expect=201, json={"location_id": "RW-E", "lines": [{"sku": "CASE-BLK", "quantity": 5}]})
+    order = {"channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}]}
+    w.call("POST", "/orders", role="shopper", json=order, expect=201)
+    database = w.services.sessions.kw["bind"].url.database
+    with _pg(pg_admin_url()) as admin:  # every pooled connection dies, as when the server restarts
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                               (database,)).fetchone()[0]
+    assert killed >= 1
+    r = w.call("POST", "/orders", role="shopper", json=order, expect=503)  # its first statement runs in driver_rows
+    assert r.json()["error"]["code"] == "busy" and r.headers["Retry-After"] == "1"
+    w.call("POST", "/orders", role="shopper", json=order, expect=201)  # the pool has let the dead ones go
+    w.call("POST", "/orders", role="shopper", json=order, expect=201)
+    assert w.call("GET", "/inventory", params={"sku": "CASE-BLK", "location_id": "RW-E"}, expect=200
+                  ).json()["items"][0]["reserved"] == 3
