@@ -34,7 +34,7 @@ from commerce_api.settings import ApiSettings
 from commerce_api.sweeper import sweep_expired
 
 log = logging.getLogger("smartmall.api")
-# (path, methods) of the busiest routes: checkout, stock levels, till scans and member lookups, catalogue pages
+# (method, path) of the busiest routes: checkout, stock levels, till scans and member lookups, catalogue pages
 HOT_ROUTES = {("POST", "/orders"), ("GET", "/inventory"), ("GET", "/till/scan/{code}"),
               ("GET", "/till/members/{member_code}"), ("GET", "/products")}
 

@@ -24,10 +24,8 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.types import TypeEngine
 
 
 def make_engine(url: str, pool_size: int = 20) -> Engine:
@@ -96,20 +94,12 @@ class _DriverSQL:
     fixed: dict[str, object]  # the values of the statement's literals (LIMIT 1, 'reservation', ...)
 
 
-def _converts(type_: TypeEngine, dialect: Dialect) -> bool:
-    """Whether SQLAlchemy converts a value of ``type_`` before the driver gets it (an array only
-    makes a list of its sequence, which ``driver_rows`` callers pass already)."""
-    if isinstance(type_, ARRAY):
-        return _converts(type_.item_type, dialect)
-    return type_.dialect_impl(dialect).bind_processor(dialect) is not None
-
-
 @functools.lru_cache(maxsize=512)
 def _driver_sql(statement: Executable, dialect: Dialect) -> _DriverSQL:
     compiled = statement.compile(dialect=dialect)
     for name, bind in compiled.binds.items():
         # the values go to psycopg as they are: refuse a statement whose values SQLAlchemy would convert
-        if bind.expanding or _converts(bind.type, dialect):
+        if bind.expanding or bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
             raise ValueError(f"bind parameter {name!r} needs SQLAlchemy's processing: use Connection.execute")
     defaults = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
     if defaults:  # SQLAlchemy computes these per execution
@@ -128,9 +118,10 @@ def driver_rows(session: Session, statement: Executable, params: dict) -> list:
     metadata read from ``cursor.description`` every time) costs 100-150 us of CPU per statement
     beyond psycopg's own (measured), about a sixth of a checkout's CPU in the API. The statement is
     compiled once; it may not use expanding (``IN``) parameters (bind the values one by one, as
-    ``orders._order_skus_pg`` does) nor types that SQLAlchemy converts (JSON values, booleans). Errors are raised as SQLAlchemy's (a lost
-    connection: OperationalError, and the transaction's rollback that follows lets SQLAlchemy
-    invalidate it and the pool's older connections)."""
+    ``orders._order_skus_pg`` does) nor types whose values SQLAlchemy converts (JSON, booleans,
+    arrays). Errors are raised as SQLAlchemy's (a lost connection: OperationalError, and the
+    transaction's rollback that follows lets SQLAlchemy invalidate it and the pool's older
+    connections)."""
     conn = core(session)
     driver = _driver_sql(statement, conn.dialect)
     dbapi_conn = conn.connection.driver_connection

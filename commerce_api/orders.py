@@ -124,7 +124,6 @@ _ORDER_REGION = case(
     else_=func.coalesce(bindparam("delivery_region", type_=String), _CUSTOMER_REGION))
 
 
-
 def _order_skus(of_skus: ColumnElement[bool]) -> Select:
     """Everything checkout reads before it plans, in one round trip: the SKUs (``of_skus``) with what it
     needs of their products, their prices in force and running flash sales, their free stock, the
