@@ -331,7 +331,7 @@ def main() -> None:
     autogroup = _autogroup()
     if autogroup:
         print("kernel.sched_autogroup_enabled = 1: PostgreSQL and the API compete as CPU groups, which can "
-              "leave a PostgreSQL backend waiting for a CPU (see _autogroup)", flush=True)
+              "leave a PostgreSQL backend waiting for a CPU (README, the commerce API's figures)", flush=True)
 
     print(f"pgbench: scale {args.pgbench_scale}, {args.clients} clients, {args.seconds}s each ...", flush=True)
     pg = _pgbench(admin, args.clients, args.seconds, args.pgbench_scale)
