@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up smartmall in ./.venv (Python 3.11, pinned dependencies) and run one of:
 #   ./run.sh demo    generate the synthetic retailer and run the whole pipeline (DuckDB, no servers)
-#   ./run.sh test    lint and run the whole test suite
+#   ./run.sh test    lint (ruff, import layers) and run the whole test suite
 #   ./run.sh setup   only install
 #   ./run.sh bench   the pipeline benchmark (large scale; minutes)
 set -euo pipefail
@@ -40,7 +40,7 @@ case "${1:-}" in
   test) setup; shift
     # the commerce API's tests run against a real PostgreSQL server (installed/started if needed)
     COMMERCE_TEST_PG_URL=${COMMERCE_TEST_PG_URL:-$(scripts/postgres.sh)}; export COMMERCE_TEST_PG_URL
-    "$VENV/bin/ruff" check . && "$VENV/bin/pytest" "$@" ;;
+    "$VENV/bin/ruff" check . && "$VENV/bin/lint-imports" --no-cache && "$VENV/bin/pytest" "$@" ;;
   bench) setup; shift; "$VENV/bin/python" bench/pipeline.py "$@" ;;
   *) echo "usage: ./run.sh {demo|test|setup|bench}" >&2; exit 2 ;;
 esac

@@ -45,7 +45,7 @@ def main() -> None:
         for name, step in (("rfm", lambda: customer.build_rfm(con, data)),
                            ("value", lambda: customer.build_value_or_skip(con, data, registry)),
                            ("churn", lambda: customer.build_churn_or_skip(con, data, registry)),
-                           ("profile", lambda: customer.build_profile(con, data))):
+                           ("profile", lambda: customer.build_profile(con, data.as_of.date()))):
             t0 = time.perf_counter()
             step()
             timings[name] = time.perf_counter() - t0

@@ -60,7 +60,7 @@ def cmd_export_stock(_: argparse.Namespace) -> None:
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    from serving.commerce_seed import seed_from_warehouse
+    from commerce_api.seed import seed_from_warehouse
 
     svc = _services()
     counts = seed_from_warehouse(svc.sessions, args.warehouse)
@@ -75,30 +75,36 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(args.host, args.port, args.workers)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="smartmall api", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """Add the API's sub-commands to ``parser`` (``smartmall api`` or this module's own); each sets
+    ``api_func``, called with the parsed arguments."""
+    sub = parser.add_subparsers(dest="api_command", required=True, metavar="COMMAND")
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(api_func=cmd_migrate)
     p = sub.add_parser("create-key", help="issue an API key (printed once)")
     p.add_argument("--role", required=True, choices=["shopper", "store_staff", "marketer", "service", "admin"])
     p.add_argument("--customer-id", help="for a shopper key")
     p.add_argument("--store-id", help="for a store_staff key")
     p.add_argument("--name")
-    p.set_defaults(func=cmd_create_key)
+    p.set_defaults(api_func=cmd_create_key)
     p = sub.add_parser("seed", help="load stores, catalogue, members and stock from the warehouse marts")
     p.add_argument("--warehouse", help="DuckDB file (default: $SMARTMALL_HOME/warehouse/smartmall.duckdb)")
-    p.set_defaults(func=cmd_seed)
+    p.set_defaults(api_func=cmd_seed)
     p = sub.add_parser("serve", help="run the API with uvicorn (workers get connections evenly from this process)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
-    p.set_defaults(func=cmd_serve)
-    sub.add_parser("sweep", help="cancel orders whose reservation expired").set_defaults(func=cmd_sweep)
+    p.set_defaults(api_func=cmd_serve)
+    sub.add_parser("sweep", help="cancel orders whose reservation expired").set_defaults(api_func=cmd_sweep)
     sub.add_parser("export-stock", help="write committed stock (reserved, allocated) to the landing zone "
-                   "for replenishment").set_defaults(func=cmd_export_stock)
+                   "for replenishment").set_defaults(api_func=cmd_export_stock)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="smartmall api", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(parser)
     args = parser.parse_args(argv)
-    args.func(args)
+    args.api_func(args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ class ApiSettings:
     database_url: str = field(default_factory=lambda: os.environ.get(
         "COMMERCE_DATABASE_URL", f"sqlite:///{_home() / 'commerce' / 'commerce.db'}"))
     landing: Path = field(default_factory=lambda: _home() / "landing")
+    # the platform's DuckDB warehouse, read (read-only) by `smartmall api seed`
+    warehouse: Path = field(default_factory=lambda: _home() / "warehouse" / "smartmall.duckdb")
     # parquet snapshot of the recommendation marts, written by the pipeline (pipelines/recommend.py)
     recommendations_dir: Path = field(default_factory=lambda: _home() / "serving" / "recommendations")
     reservation_ttl_seconds: int = field(default_factory=lambda: int(os.environ.get("COMMERCE_RESERVATION_TTL", "900")))

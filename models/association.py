@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from models.errors import NotEnoughData
+
 
 @dataclass(frozen=True)
 class RuleConfig:
@@ -49,7 +51,8 @@ def frequent_itemsets(con: duckdb.DuckDBPyConnection, baskets: str, config: Rule
                         "WHERE basket_id IS NOT NULL AND item IS NOT NULL").fetchall()[0][0]
     n = con.execute("SELECT count(DISTINCT basket_id) FROM _b").fetchall()[0][0]
     if n == 0:
-        raise ValueError("no baskets to mine (all empty or above max_basket_items)")
+        raise NotEnoughData("no baskets to mine (all empty or above max_basket_items)",
+                            "orders of at least two lines")
     min_count = _min_count(config.min_support, n)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _l1 AS
         SELECT item, count(*) AS cnt FROM _b GROUP BY item HAVING count(*) >= {min_count}""")

@@ -19,6 +19,8 @@ import numpy as np
 import polars as pl
 
 from models.clv import expected_purchases, fit_bgnbd, probability_alive, probability_no_purchase
+from models.errors import NotEnoughData
+from models.purchases import is_purchase, purchases
 
 RFM_FEATURES = ["recency_days", "frequency", "monetary"]
 WINDOWS = (30, 60, 90, 180, 365)
@@ -53,9 +55,10 @@ def check_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
 def rft_summary(lines: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
     """BG/NBD inputs per customer in days: frequency (repeat purchase days), recency, T, and the
-    mean value of repeat purchase days (for Gamma-Gamma)."""
+    mean value of repeat purchase days (for Gamma-Gamma). Purchase days are days with a purchase
+    (``models.purchases``: zero-value orders count, returns do not)."""
     days = (
-        lines.filter((pl.col("ordered_at") < cutoff) & (pl.col("net_revenue") > 0))
+        purchases(lines.filter(pl.col("ordered_at") < cutoff))
         .group_by("customer_id", pl.col("ordered_at").dt.date().alias("day"))
         .agg(pl.col("net_revenue").sum().alias("value"))
     )
@@ -79,9 +82,10 @@ def features(lines: pl.DataFrame, cutoff: date | datetime, horizon_days: int,
     c = _as_datetime(cutoff)
     before = check_lines(lines).filter(pl.col("ordered_at") < c)
     if before.is_empty():
-        raise ValueError(f"no identified customer bought before {c.date()}")
+        raise NotEnoughData(f"no identified customer bought before {c.date()}",
+                            "transactions with customer ids before the cutoff")
     age = (pl.lit(c) - pl.col("ordered_at")).dt.total_seconds() / 86400
-    buy = pl.col("net_revenue") >= 0
+    buy = is_purchase()
     orders = (
         before.group_by("customer_id", "order_id")
         .agg(pl.col("ordered_at").min(), pl.col("net_revenue").sum(),
@@ -90,8 +94,7 @@ def features(lines: pl.DataFrame, cutoff: date | datetime, horizon_days: int,
              *([(pl.col("fulfillment") == "pickup").any().alias("pickup")] if "fulfillment" in before.columns else []))
         .with_columns(age=age)
     )
-    purchases = orders.filter(pl.col("net_revenue") >= 0).sort("customer_id", "ordered_at")
-    gaps = purchases.with_columns(
+    gaps = orders.filter(buy).sort("customer_id", "ordered_at").with_columns(
         gap=(pl.col("ordered_at").diff().dt.total_seconds() / 86400).over("customer_id")
     ).group_by("customer_id").agg(pl.col("gap").mean().alias("mean_gap_days"), pl.col("gap").std().alias("std_gap_days"))
     agg = [
@@ -165,8 +168,7 @@ def labels(lines: pl.DataFrame, cutoff: date | datetime, horizon_days: int) -> p
     c = _as_datetime(cutoff)
     end = c + timedelta(days=horizon_days)
     bought = (
-        check_lines(lines)
-        .filter((pl.col("ordered_at") >= c) & (pl.col("ordered_at") < end) & (pl.col("net_revenue") > 0))
+        purchases(check_lines(lines).filter((pl.col("ordered_at") >= c) & (pl.col("ordered_at") < end)))
         .select("customer_id").unique().with_columns(pl.lit(False).alias("churned"))
     )
     return bought
@@ -229,7 +231,8 @@ def training_frame(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnCo
             break  # keep at least one horizon of history before a snapshot
         frames.append(labelled(lines, snap, config.horizon_days, sessions).with_columns(cutoff=pl.lit(snap)))
     if not frames:
-        raise ValueError(f"not enough history before {c.date()} for a {config.horizon_days}-day training window")
+        raise NotEnoughData(f"not enough history before {c.date()} for a {config.horizon_days}-day training window",
+                            "a longer transaction history (about four churn horizons)")
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -252,7 +255,8 @@ def fit(train: pl.DataFrame, config: ChurnConfig, columns: list[str] | None = No
 
     columns = columns or feature_columns(train)
     if len(np.unique(train["churned"])) < 2:
-        raise ValueError("training labels have one class only: widen the data window or change the horizon")
+        raise NotEnoughData("training labels have one class only: widen the data window or change the horizon",
+                            "a longer history in which some customers stop buying and others return")
     # calibrate on the newest snapshot with parts fitted on the older ones, then refit the parts on all
     newest = train["cutoff"].max()
     older, calib = train.filter(pl.col("cutoff") < newest), train.filter(pl.col("cutoff") == newest)
@@ -306,7 +310,8 @@ def backtest(lines: pl.DataFrame, cutoff: date | datetime, config: ChurnConfig =
     test = labelled(lines, c, config.horizon_days, sessions)
     y = test["churned"].cast(pl.Int8).to_numpy()
     if len(np.unique(y)) < 2:
-        raise ValueError("every test customer has the same label; no ranking to evaluate")
+        raise NotEnoughData("every test customer has the same label; no ranking to evaluate",
+                            "a longer history in which some customers stop buying and others return")
     model = fit(train, config)
     scores: dict[str, np.ndarray] = {"smartmall_churn": model.predict(test)}
 

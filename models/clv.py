@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import optimize, special
 
+from models.errors import NotEnoughData
+
 
 @dataclass(frozen=True)
 class BetaGeoParams:
@@ -127,7 +129,8 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
     zbar = np.asarray(monetary, dtype=float)
     keep = (x >= 1) & (zbar > 0) & np.isfinite(zbar)
     if keep.sum() < 3:
-        raise ValueError("Gamma-Gamma needs at least 3 repeat buyers with positive spend")
+        raise NotEnoughData("Gamma-Gamma needs at least 3 repeat buyers with positive spend",
+                            "more customers who buy more than once")
     x, zbar = x[keep], zbar[keep]
     scale = float(np.median(zbar))  # v scales with money
 

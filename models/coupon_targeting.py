@@ -24,6 +24,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from models.errors import NotEnoughData
+
 FEATURES = ("days_since_last", "baskets", "baskets_90d", "spend", "spend_90d", "tenure_days", "coupon_basket_share",
             "offers_before", "redeemed_before", "redeem_rate_before", "offer_item_baskets", "offer_item_share",
             "offer_item_days_since")
@@ -91,7 +93,8 @@ def fit(features: pl.DataFrame, redeemed: np.ndarray, seed: int = 7) -> CouponMo
     import lightgbm as lgb
 
     if redeemed.sum() == 0 or redeemed.all():
-        raise ValueError("coupon targeting needs offers both redeemed and not redeemed to learn from")
+        raise NotEnoughData("coupon targeting needs offers both redeemed and not redeemed to learn from",
+                            "coupon codes on the transactions (coupon_code)")
     model = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.03, num_leaves=15, min_child_samples=50,
                                subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
                                random_state=seed, n_jobs=2, verbose=-1)
@@ -122,7 +125,8 @@ def backtest(offers: pl.DataFrame, purchases: pl.DataFrame, cutoff: datetime,
     train = features.filter(pl.col("sent_at") < cutoff)
     test = features.filter(pl.col("sent_at") >= cutoff)
     if train.is_empty() or test.is_empty():
-        raise ValueError(f"coupon backtest needs offers before and after {cutoff}")
+        raise NotEnoughData(f"coupon backtest needs offers before and after {cutoff}",
+                            "a longer history of member transactions with coupon codes")
     model = fit(train, train["redeemed"].to_numpy())
     y = test["redeemed"].to_numpy().astype(bool)
     past_first = (test["redeemed_before"] * 10 + test["coupon_basket_share"].fill_null(0)).to_numpy()

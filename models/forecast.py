@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from models.errors import NotEnoughData
+from models.intervals import scaled_errors
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -71,7 +74,7 @@ def panel_from_long(frame: pl.DataFrame, keys: list[str], period: str, value: st
 
 
 # ----------------------------------------------------------------------------------------------- metrics
-def _scale(insample: np.ndarray, m: int = 1, power: int = 1) -> np.ndarray:
+def mase_scale(insample: np.ndarray, m: int = 1, power: int = 1) -> np.ndarray:
     """Per-series in-sample error of the (seasonal) naive forecast; 1 where the history is flat or short."""
     if insample.shape[1] <= m:
         return np.ones(insample.shape[0])
@@ -83,12 +86,12 @@ def _scale(insample: np.ndarray, m: int = 1, power: int = 1) -> np.ndarray:
 def mase(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, m: int = 1) -> float:
     """Mean absolute scaled error, averaged over series: MAE of each series divided by the MAE of the
     one-step (seasonal, lag ``m``) naive forecast in its own history."""
-    return float(np.mean(np.abs(actual - forecast).mean(axis=1) / _scale(insample, m)))
+    return float(np.mean(np.abs(actual - forecast).mean(axis=1) / mase_scale(insample, m)))
 
 
 def rmsse(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, m: int = 1) -> float:
     """Root mean squared scaled error (the M5 measure), averaged over series."""
-    return float(np.mean(np.sqrt(((actual - forecast) ** 2).mean(axis=1) / _scale(insample, m, power=2))))
+    return float(np.mean(np.sqrt(((actual - forecast) ** 2).mean(axis=1) / mase_scale(insample, m, power=2))))
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -254,7 +257,8 @@ class GlobalLightGBM:
                 X.append(feats)
                 target.append(y[:, t + step - 1] / level)
         if not X:
-            raise ValueError(f"need more than {self.min_history} periods of history to train the global model")
+            raise NotEnoughData(f"need more than {self.min_history} periods of history to train the global model",
+                                "a longer sales history")
         X, target = np.vstack(X), np.concatenate(target)
         if len(target) > self.max_rows:
             keep = np.random.default_rng(self.seed).choice(len(target), self.max_rows, replace=False)
@@ -301,6 +305,8 @@ class Backtest:
     best_baseline: str
     forecasts: dict[str, np.ndarray]
     per_series_mase: dict[str, np.ndarray]
+    # per model, the scaled errors (actual - forecast) / MASE scale of each origin, newest first
+    errors: dict[str, list[np.ndarray]]
 
     def card(self) -> dict:
         ours = self.metrics["smartmall_lightgbm"]["mase"]
@@ -312,7 +318,8 @@ class Backtest:
 def holdout_backtest(panel: Panel, h: int, season: int = 52, calendar: np.ndarray | None = None) -> Backtest:
     """Hold out the last ``h`` periods; every model forecasts them from the same origin."""
     if panel.y.shape[1] < h + 10:
-        raise ValueError(f"need at least {h + 10} periods for a {h}-period holdout, got {panel.y.shape[1]}")
+        raise NotEnoughData(f"need at least {h + 10} periods for a {h}-period holdout, got {panel.y.shape[1]}",
+                            "a longer sales history")
     origin = panel.y.shape[1] - h
     warm_up = min_history_for(origin)
     train, actual = panel.y[:, :origin], panel.y[:, origin:]
@@ -333,10 +340,11 @@ def holdout_backtest(panel: Panel, h: int, season: int = 52, calendar: np.ndarra
     forecasts["smartmall_lightgbm"] = ours.predict(train, promo, h, calendar=calendar, price=price)
     forecasts["smartmall_tsb"] = tsb(train, h)
     metrics = {name: scores(actual, f, train) for name, f in forecasts.items()}
-    scale = _scale(train)
+    scale = mase_scale(train)
     per_series = {name: np.abs(actual - f).mean(axis=1) / scale for name, f in forecasts.items()}
     best = min((n for n in metrics if n.startswith("baseline_")), key=lambda n: metrics[n]["mase"])
-    return Backtest(h, origin, metrics, best, forecasts, per_series)
+    errors = {name: [scaled_errors(actual, f, scale)] for name, f in forecasts.items()}
+    return Backtest(h, origin, metrics, best, forecasts, per_series, errors)
 
 
 def best_model_per_class(backtest: Backtest, classes: np.ndarray, candidates: tuple[str, ...]) -> dict[str, str]:
@@ -360,10 +368,12 @@ def rolling_origin_backtest(panel: Panel, h: int, origins: int = 3, step: int = 
             break
         runs.append(holdout_backtest(panel.cut(end=end), h, season, None if calendar is None else calendar[:end]))
     if not runs:
-        raise ValueError(f"need at least {h + 10} periods for a {h}-period backtest, got {panel.y.shape[1]}")
+        raise NotEnoughData(f"need at least {h + 10} periods for a {h}-period backtest, got {panel.y.shape[1]}",
+                            "a longer sales history")
     metrics = {name: {m: round(float(np.mean([r.metrics[name][m] for r in runs])), 4) for m in runs[0].metrics[name]}
                for name in runs[0].metrics}
     per_series = {name: np.mean([r.per_series_mase[name] for r in runs], axis=0) for name in runs[0].per_series_mase}
     best = min((n for n in metrics if n.startswith("baseline_")), key=lambda n: metrics[n]["mase"])
     last = runs[0]
-    return Backtest(h, last.origin, metrics, best, last.forecasts, per_series)
+    errors = {name: [r.errors[name][0] for r in runs] for name in runs[0].errors}
+    return Backtest(h, last.origin, metrics, best, last.forecasts, per_series, errors)

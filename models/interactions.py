@@ -21,6 +21,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from models.errors import NotEnoughData
+
 LN2 = math.log(2)
 BROWSE_EVENTS = {"Product Viewed": "view", "Product Added": "add_to_cart"}
 
@@ -123,7 +125,8 @@ def build_interactions(purchases: pl.DataFrame, cutoff: datetime, events: pl.Dat
     past = purchases.filter((pl.col("ordered_at") < cutoff) & pl.col("customer_id").is_not_null()
                             & (pl.col("quantity") > 0))
     if past.is_empty():
-        raise ValueError(f"no purchase before {cutoff}: nothing to learn from")
+        raise NotEnoughData(f"no purchase before {cutoff}: nothing to learn from",
+                            "a longer purchase history (the backtest holds out its last weeks)")
     # distinct orders per customer x SKU: all the matrix needs (``Interactions.history`` has the rest)
     counts = past.group_by("customer_id", "sku").agg(orders=pl.col("order_id").n_unique())
     users = counts["customer_id"].unique().sort()

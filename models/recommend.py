@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from models.errors import NotEnoughData
 from models.interactions import Interactions, InteractionWeights, build_interactions, relevant_after
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns (and is slower) with threaded BLAS
@@ -339,7 +340,8 @@ def training_frames(purchases: pl.DataFrame, cutoff: datetime, window: timedelta
         labels = relevant_after(purchases, inter, cutoff, new_only)
         users = np.flatnonzero(np.diff(labels.indptr) > 0)
         if len(users) == 0:
-            raise ValueError(f"no known customer bought anything ({variant}) in [{cutoff - window}, {cutoff})")
+            raise NotEnoughData(f"no known customer bought anything ({variant}) in [{cutoff - window}, {cutoff})",
+                                "a longer purchase history of returning customers")
         if config.max_training_users and len(users) > config.max_training_users:
             users = np.sort(rng.choice(users, config.max_training_users, replace=False))
         out[variant] = labelled(candidates(inter, base, users, config, new_only, item_category), labels)

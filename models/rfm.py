@@ -12,6 +12,9 @@ from datetime import date, datetime
 
 import polars as pl
 
+from models.errors import NotEnoughData
+from models.purchases import orders
+
 # (R score, F score) patterns -> segment, first match wins. Lost is the bottom corner of
 # Hibernating; the rest follow the common RFM segment grid.
 SEGMENT_RULES: tuple[tuple[str, str], ...] = (
@@ -49,7 +52,8 @@ def rfm_table(lines: pl.DataFrame, as_of: date | datetime) -> pl.DataFrame:
 
     ``lines`` needs customer_id, order_id, ordered_at (datetime), net_revenue. Returns one row per
     customer who bought before ``as_of``: recency_days (days since the last purchase, >= 0),
-    frequency (orders, returns excluded), monetary (net revenue, returns netted), r/f/m scores
+    frequency (purchases as ``models.purchases`` defines them: zero-value orders count, returns do
+    not), monetary (net revenue, returns netted), r/f/m scores
     1..5 (5 best) and segment.
     """
     for column in ("customer_id", "order_id", "ordered_at", "net_revenue"):
@@ -58,13 +62,14 @@ def rfm_table(lines: pl.DataFrame, as_of: date | datetime) -> pl.DataFrame:
     cutoff = datetime.combine(as_of, datetime.min.time()) if type(as_of) is date else as_of
     before = lines.filter(pl.col("customer_id").is_not_null() & (pl.col("ordered_at") < cutoff))
     if before.is_empty():
-        raise ValueError(f"rfm_table: no identified customer bought before {as_of}")
+        raise NotEnoughData(f"rfm_table: no identified customer bought before {as_of}",
+                            "transactions with customer ids")
     per = (
-        before.group_by("customer_id")
+        orders(before).group_by("customer_id")
         .agg(
-            pl.col("ordered_at").filter(pl.col("net_revenue") >= 0).max().alias("last_purchase_at"),
-            pl.col("order_id").filter(pl.col("net_revenue") >= 0).n_unique().alias("frequency"),
-            pl.col("net_revenue").sum().cast(pl.Float64).alias("monetary"),
+            pl.col("ordered_at").filter(pl.col("purchase")).max().alias("last_purchase_at"),
+            pl.col("purchase").sum().cast(pl.UInt32).alias("frequency"),
+            pl.col("net_revenue").sum().alias("monetary"),
         )
         .filter(pl.col("frequency") > 0)  # customers who only returned something are not buyers
     )

@@ -22,6 +22,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from pipelines.settings import Settings, load_settings, prepare_environment
 
@@ -127,13 +128,30 @@ def run_pipeline(settings: Settings, start: str | None = None, end: str | None =
         )
     _say(f"Pipeline {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - started:.0f}s "
          f"(Dagster run {result.run_id[:8]}).")
+    _report_skips(result)
     if not result.success:
         for event in result.all_events:
-            if event.is_failure and event.event_specific_data is not None:
+            if event.is_step_failure and event.event_specific_data is not None:
                 error = getattr(event.event_specific_data, "error", None)
+                while error is not None and error.cause is not None:  # the user code's error, not Dagster's wrapper
+                    error = error.cause
                 if error is not None:
                     _say(f"  {event.step_key}: {error.message.strip().splitlines()[0]}")
     return result.success
+
+
+def _report_skips(result) -> None:
+    """One line per mart skipped by design (too little data, or an optional input missing), with what
+    would enable it: a skip is not a failure, so the run still exits 0."""
+    from pipelines.skips import skipped_assets
+
+    skipped = skipped_assets(
+        (event.asset_key.path[-1], {k: v.value for k, v in event.materialization.metadata.items()})
+        for event in result.get_asset_materialization_events())
+    if skipped:
+        _say("Skipped by design (the run still succeeds; each line says what input would enable it):")
+        for name, message in sorted(skipped.items()):
+            _say(f"  {name:<26} {message}")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
@@ -145,16 +163,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> None:
-    from commerce_api.cli import main as api_main
-
-    api_main(args.api_args or ["--help"])
+    args.api_func(args)
 
 
 def seed_commerce_api(settings: Settings) -> None:
     """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database."""
     from commerce_api.app import build_services
+    from commerce_api.seed import seed_from_warehouse
     from commerce_api.settings import ApiSettings
-    from serving.commerce_seed import seed_from_warehouse
 
     api = ApiSettings()
     counts = seed_from_warehouse(build_services(api).sessions, settings.warehouse)
@@ -252,8 +268,15 @@ def _where_to_look(settings: Settings) -> None:
     )
 
 
+def print_settings(settings: Settings) -> None:
+    _say("\nSettings (environment variable = effective value, and where it came from):")
+    for env, meaning, value, source in settings.effective():
+        _say(f"  {env:<34} {str(value):<8} {source:<11} {meaning}")
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
     print_status(settings)
+    print_settings(settings)
 
 
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> None:
@@ -292,6 +315,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
              f"latest {latest.version} (checks {'passed' if latest.card['checks_passed'] else 'FAILED'})")
         _say(json.dumps({k: v for k, v in latest.card.items() if k != "parameters" or args.verbose}, indent=2,
                         default=str))
+    print_settings(settings)
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
@@ -318,8 +342,15 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dirty-rate", type=float, default=0.002, help="share of bad records injected (default 0.002)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line that says what is wrong and where the help is, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smartmall",
         description="smartmall: retail data platform. Land data (generate/import), run the pipeline "
                     "(Dagster + dbt on DuckDB), then look at the marts.",
@@ -371,9 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="include the parameters")
     p.set_defaults(func=cmd_evaluate)
 
+    from commerce_api import cli as api_cli
+
     p = sub.add_parser("api", help="the commerce API: serve, migrate, seed, create-key, sweep (see 'smartmall api -h')",
-                       add_help=False)
-    p.add_argument("api_args", nargs=argparse.REMAINDER)
+                       description=api_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    api_cli.add_commands(p)
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")

@@ -11,14 +11,15 @@ category of their top recommendation, their RFM segment and a ``send`` flag for 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
 from models.coupon_targeting import backtest, fit, offer_features
-from pipelines.marts import write_mart
+from models.errors import NotEnoughData
+from pipelines.marts import write_empty, write_mart
+from pipelines.settings import load_settings
 from serving.registry import Registry
 
 ACTIVE_DAYS = 180
@@ -56,19 +57,21 @@ def monthly_offers(purchases: pl.DataFrame, starts: list[datetime]) -> pl.DataFr
 
 
 def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
-    share = float(os.environ.get("SMARTMALL_COUPON_SEND_SHARE", "0.2"))
+    share = load_settings().get("coupon_send_share")
     if not 0 < share <= 1:
         raise ValueError(f"SMARTMALL_COUPON_SEND_SHARE must be a share in (0, 1], got {share}")
     purchases = con.sql("""SELECT customer_id, sku, order_id, ordered_at, CAST(net_revenue AS DOUBLE) AS net_revenue,
                                   coupon_code, coupon_code IS NOT NULL AS coupon_used
                            FROM marts.fct_order_lines WHERE customer_id IS NOT NULL AND quantity > 0""").pl()
     if purchases.is_empty():
-        raise ValueError("no identified customer purchase: nothing to target")
+        raise NotEnoughData("no transaction carries a customer id: no member to target",
+                            "customer ids on the transactions (customer_id)")
     last = purchases["ordered_at"].max()
     as_of = datetime.combine(last.date() + timedelta(days=1), datetime.min.time())
     starts = _month_starts(as_of, MONTHS + 1)
     if len(starts) < 3:
-        raise ValueError("coupon targeting needs at least three months of history")
+        raise NotEnoughData("coupon targeting needs at least three months of history",
+                            "at least three months of member transactions")
     offers = monthly_offers(purchases, starts)
     result = backtest(offers, purchases, starts[-1], share=share)
     # serve: refit on every month, then score today's active members (their past offers count as history)
@@ -120,7 +123,7 @@ def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Regis
 def build_coupon_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     try:
         return build_coupon_recommendations(con, registry)
-    except ValueError as exc:
-        con.execute(f"CREATE OR REPLACE TABLE marts.coupon_recommendations ({EMPTY})")
-        return {"skipped": str(exc)}
+    except NotEnoughData as exc:
+        write_empty(con, {"coupon_recommendations": EMPTY})
+        return exc.as_skip()
 

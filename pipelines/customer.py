@@ -7,9 +7,8 @@ wrap these functions; the CLI's ``evaluate`` prints the registry cards.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -17,19 +16,29 @@ import polars as pl
 
 from models.churn import ChurnConfig, backtest, features, fit, rft_summary, training_frame
 from models.clv import expected_purchases, expected_spend, fit_bgnbd, fit_gamma_gamma, probability_alive
+from models.errors import NotEnoughData
+from models.purchases import purchases
 from models.rfm import rfm_table
-from pipelines.marts import write_mart
+from pipelines.marts import write_empty, write_mart
+from pipelines.settings import load_settings
 from serving.registry import Registry
 
 # Written, empty, when the data is too thin for a model, so that the profile still builds.
 EMPTY_TABLES = {
-    "customer_value": "customer_id VARCHAR, p_alive DOUBLE, expected_purchases_365d DOUBLE, expected_spend DOUBLE, "
-                      "clv_365d DOUBLE, as_of DATE",
-    "customer_churn_risk": "customer_id VARCHAR, churn_probability DOUBLE, risk_band VARCHAR, as_of DATE",
-    "winback_list": "customer_id VARCHAR, churn_probability DOUBLE, clv_365d DOUBLE, value_at_risk DOUBLE, rank BIGINT",
+    "customer_rfm": "customer_id VARCHAR, last_purchase_at TIMESTAMP, frequency UINTEGER, monetary DOUBLE, "
+                    "recency_days INTEGER, r_score TINYINT, f_score TINYINT, m_score TINYINT, segment VARCHAR, "
+                    "as_of DATE",
+    "customer_value": "customer_id VARCHAR, frequency DOUBLE, recency DOUBLE, T DOUBLE, p_alive DOUBLE, "
+                      "expected_purchases_90d DOUBLE, expected_purchases_180d DOUBLE, expected_purchases_365d DOUBLE, "
+                      "expected_spend DOUBLE, clv_90d DOUBLE, clv_180d DOUBLE, clv_365d DOUBLE, as_of DATE",
+    "customer_churn_risk": "customer_id VARCHAR, recency_days DOUBLE, frequency UINTEGER, monetary DOUBLE, "
+                           "churn_probability DOUBLE, risk_band VARCHAR, horizon_days INTEGER, as_of DATE, "
+                           "scored_with VARCHAR",
+    "winback_list": "customer_id VARCHAR, churn_probability DOUBLE, clv_365d DOUBLE, value_at_risk DOUBLE, "
+                    "recency_days DOUBLE, frequency UINTEGER, rank BIGINT",
 }
 MIN_CHURN_HORIZON_DAYS = 14
-RFM_SNAPSHOTS = 12  # monthly as-of dates kept in customer_rfm, so segment moves can be seen
+MIN_CLV_CUSTOMERS = 10
 CLV_HORIZONS = (90, 180, 365)
 
 
@@ -49,7 +58,8 @@ def load(con: duckdb.DuckDBPyConnection) -> CustomerData:
            WHERE l.customer_id IS NOT NULL"""
     ).pl()
     if lines.is_empty():
-        raise ValueError("no identified customer in marts.fct_order_lines: nothing to model")
+        raise NotEnoughData("no transaction carries a customer id: no customer to model",
+                            "customer ids on the transactions (customer_id)")
     sessions = con.sql(
         "SELECT customer_id, started_at, product_views, adds, converted FROM marts.fct_sessions "
         "WHERE customer_id IS NOT NULL"
@@ -64,7 +74,8 @@ def build_rfm(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
     first = data.lines["ordered_at"].min().date()
     today = data.as_of.date()
     dates, month = [today], today.replace(day=1)
-    while len(dates) < RFM_SNAPSHOTS and month > first:
+    snapshots = load_settings().get("rfm_snapshots")  # monthly as-of dates kept, so segment moves can be seen
+    while len(dates) < snapshots and month > first:
         if month < today:
             dates.append(month)
         month = (month - timedelta(days=1)).replace(day=1)
@@ -81,10 +92,14 @@ def build_value(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
     # backtest: fit before (as_of - holdout), predict purchases in the holdout, compare with what happened
     cut = data.as_of - timedelta(days=holdout_days)
     check = rft_summary(data.lines, cut)
+    if check.height < MIN_CLV_CUSTOMERS:
+        raise NotEnoughData(f"{check.height} customers bought before the {holdout_days}-day holdout; "
+                            f"{MIN_CLV_CUSTOMERS} are needed to fit and check BG/NBD",
+                            f"more than {holdout_days} days of member transactions")
     params = fit_bgnbd(check["frequency"], check["recency"], check["T"])
     predicted = expected_purchases(params, holdout_days, check["frequency"], check["recency"], check["T"])
     actual = (
-        data.lines.filter((pl.col("ordered_at") >= cut) & (pl.col("net_revenue") > 0))
+        purchases(data.lines.filter(pl.col("ordered_at") >= cut))
         .group_by("customer_id").agg(pl.col("ordered_at").dt.date().n_unique().alias("actual"))
     )
     joined = check.select("customer_id", "frequency", "T").with_columns(predicted=pl.Series(predicted)).join(
@@ -173,30 +188,30 @@ def build_churn(con: duckdb.DuckDBPyConnection, data: CustomerData, registry: Re
             "horizon_days": config.horizon_days, "note": note, "scored_with": scored_with}
 
 
-def _skipped(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], reason: str) -> dict:
-    for name in tables:
-        con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({EMPTY_TABLES[name]})")
-    return {"skipped": reason}
+def _skipped(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], exc: NotEnoughData) -> dict:
+    write_empty(con, {name: EMPTY_TABLES[name] for name in tables})
+    return exc.as_skip()
 
 
 def build_value_or_skip(con, data: CustomerData, registry: Registry) -> dict:
     try:
         return build_value(con, data, registry)
-    except ValueError as exc:  # too few customers or repeat buyers to fit
-        return _skipped(con, ("customer_value",), str(exc))
+    except NotEnoughData as exc:  # too few customers or repeat buyers to fit
+        return _skipped(con, ("customer_value",), exc)
 
 
 def build_churn_or_skip(con, data: CustomerData, registry: Registry, config: ChurnConfig | None = None) -> dict:
     try:
         return build_churn(con, data, registry, config)
-    except ValueError as exc:  # too little history, or one label class only
-        return _skipped(con, ("customer_churn_risk", "winback_list"), str(exc))
+    except NotEnoughData as exc:  # too little history, or one label class only
+        return _skipped(con, ("customer_churn_risk", "winback_list"), exc)
 
 
-def build_profile(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
+def build_profile(con: duckdb.DuckDBPyConnection, as_of_day: date) -> dict:
     """marts.customer_tags (behaviour and transaction tags) and marts.customer_profile, the
-    360-degree view: base data, tier, latest RFM segment, value, churn risk and tags."""
-    as_of = data.as_of.date().isoformat()
+    360-degree view: base data, tier, latest RFM segment, value, churn risk and tags. Every member
+    of ``dim_customer`` has a row, with or without purchases."""
+    as_of = as_of_day.isoformat()
     con.execute(f"""
         CREATE OR REPLACE TABLE marts.customer_tags AS
         WITH l AS (
@@ -266,13 +281,21 @@ def build_profile(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
     return {"customers": int(n), "with_a_behaviour_tag": int(tagged)}
 
 
-def run_customer_block(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
-    started = time.perf_counter()
-    data = load(con)
-    out = {"rfm": build_rfm(con, data), "value": build_value_or_skip(con, data, registry),
-           "churn": build_churn_or_skip(con, data, registry)}
-    out["profile"] = build_profile(con, data)
-    out["seconds"] = round(time.perf_counter() - started, 2)
+def run_customer_block(con: duckdb.DuckDBPyConnection, registry: Registry,
+                       config: ChurnConfig | None = None) -> dict[str, dict]:
+    """Every customer mart, with what each model reported (or why it was skipped), by mart name.
+    Without any identified customer the model marts are written empty and say so; the tags and
+    profile still cover the members of ``dim_customer``."""
+    try:
+        data = load(con)
+    except NotEnoughData as exc:
+        skip = _skipped(con, ("customer_rfm", "customer_value", "customer_churn_risk", "winback_list"), exc)
+        last = con.execute("SELECT max(ordered_at) FROM marts.fct_order_lines").fetchall()[0][0]
+        as_of = (last.date() + timedelta(days=1)) if last else date.today()
+        return {"customer_rfm": skip, "customer_value": skip, "customer_churn_risk": skip, "winback_list": skip,
+                "customer_profile": build_profile(con, as_of)}
+    out = {"customer_rfm": build_rfm(con, data), "customer_value": build_value_or_skip(con, data, registry),
+           "customer_churn_risk": build_churn_or_skip(con, data, registry, config)}
+    out["winback_list"] = out["customer_churn_risk"]
+    out["customer_profile"] = build_profile(con, data.as_of.date())
     return out
-
-

@@ -16,11 +16,13 @@ import numpy as np
 import polars as pl
 
 from data.calendar import weekly_festival_days
+from models.errors import NotEnoughData
 from models.forecast import (
     GlobalLightGBM,
     best_model_per_class,
     demand_class,
     ets_damped,
+    mase_scale,
     min_history_for,
     moving_average,
     naive,
@@ -28,18 +30,22 @@ from models.forecast import (
     rolling_origin_backtest,
     tsb,
 )
-from pipelines.marts import write_mart
+from models.intervals import LEVELS, calibrate, coverage
+from pipelines.marts import write_empty, write_mart
 from serving.registry import Registry
 
-HORIZON_WEEKS = 8
+HORIZON_WEEKS = 8  # the default of SMARTMALL_FORECAST_HORIZON_WEEKS
 MIN_WEEKS = 12
+# an upper bound above this multiple of the series' largest week is capped, and the card counts it
+UPPER_CAP_MULTIPLE = 3.0
 BACKTEST_SERIES = 300  # model choice is backtested on a seeded sample of at most this many series ...
 BACKTEST_ORIGINS = 2  # ... from this many forecast origins (rolling origin)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
               "baseline_naive")
 EMPTY = {
     "forecasts": "sku VARCHAR, location_id VARCHAR, week_start DATE, model VARCHAR, demand_class VARCHAR, "
-                 "forecast_units DOUBLE, lower_units DOUBLE, upper_units DOUBLE, generated_at TIMESTAMP",
+                 "forecast_units DOUBLE, lower_units DOUBLE, upper_units DOUBLE, lower_95_units DOUBLE, "
+                 "upper_95_units DOUBLE, generated_at TIMESTAMP",
     "forecasts_daily": "sku VARCHAR, location_id VARCHAR, forecast_date DATE, forecast_units DOUBLE",
     "forecast_hierarchy": "level VARCHAR, key VARCHAR, week_start DATE, forecast_units DOUBLE",
 }
@@ -56,7 +62,8 @@ def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[dat
         FROM marts.fct_sales_daily WHERE store_id IS NOT NULL AND sku IS NOT NULL
         GROUP BY ALL""").pl()
     if long.is_empty():
-        raise ValueError("marts.fct_sales_daily is empty: nothing to forecast")
+        raise NotEnoughData("no sales with a SKU and a location: nothing to forecast",
+                            "transactions with a sku (a store_id too for per-store forecasts)")
     first, last = con.execute("SELECT min(sale_date), max(sale_date) FROM marts.fct_sales_daily").fetchall()[0]
     start = first + timedelta(days=(7 - first.weekday()) % 7)  # first full week
     end = last - timedelta(days=(last.weekday() + 1) % 7)  # last Sunday on or before the last day
@@ -83,7 +90,8 @@ def _final_forecasts(y: np.ndarray, model: str, h: int, lightgbm: GlobalLightGBM
 def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon: int = HORIZON_WEEKS) -> dict:
     long, weeks = weekly_sales(con)
     if len(weeks) < MIN_WEEKS:
-        raise ValueError(f"{len(weeks)} full weeks of sales: at least {MIN_WEEKS} are needed to backtest a forecast")
+        raise NotEnoughData(f"{len(weeks)} full weeks of sales: at least {MIN_WEEKS} are needed to backtest a forecast",
+                            f"at least {MIN_WEEKS} weeks of transactions")
     panel = panel_from_long(long, ["sku", "location_id"], "week_start", "units", weeks, promo="promo", price="price")
     holdout = min(8, max(2, len(weeks) // 4))
     sample = np.sort(np.random.default_rng(7).choice(len(panel.keys), min(BACKTEST_SERIES, len(panel.keys)),
@@ -98,7 +106,7 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
     passed = card["mase_vs_best_baseline"] <= 1.0
 
     # refit on every week; future promotions and prices are not known here: no promotion, regular prices ahead
-    lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks))).fit(panel.y, panel.promo, horizon,
+    lightgbm = GlobalLightGBM(min_history=min_history_for(len(weeks)), quantiles=()).fit(panel.y, panel.promo, horizon,
                                                                              calendar=calendar, price=panel.price)
     classes = demand_class(panel.y)
     point = np.zeros((panel.y.shape[0], horizon))
@@ -108,11 +116,8 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
         model = choice.get(str(cls), "smartmall_lightgbm")
         point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm, calendar, panel.price[mask])
         chosen[mask] = model
-    lower = np.minimum(lightgbm.predict(panel.y, None, horizon, quantile=0.1, calendar=calendar, price=panel.price),
-                       point)
-    upper = np.maximum(lightgbm.predict(panel.y, None, horizon, quantile=0.9, calendar=calendar, price=panel.price),
-                       point)
-    if not (np.isfinite(point).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
+    bounds, interval_card = _intervals(panel.y, point, chosen, result)
+    if not all(np.isfinite(a).all() for a in (point, *bounds.values())):
         raise ValueError("a forecast is not finite")  # never write NaN into the mart
     generated = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     n = panel.y.shape[0]
@@ -122,7 +127,8 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
         "week_start": future * n,
         "model": np.repeat(chosen.astype(str), horizon),
         "demand_class": np.repeat(classes.astype(str), horizon),
-        "forecast_units": point.ravel(), "lower_units": lower.ravel(), "upper_units": upper.ravel(),
+        "forecast_units": point.ravel(),
+        **{name: bound.ravel() for name, bound in bounds.items()},
     }).with_columns(generated_at=pl.lit(generated))
     write_mart(con, "forecasts", frame)
     new_items = _new_items(con)
@@ -132,14 +138,41 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
         "parameters": {"horizon_weeks": horizon, "holdout_weeks": holdout, "origins": BACKTEST_ORIGINS,
                        "candidates": list(CANDIDATES),
                        "backtest_series": len(sample), "series": len(panel.keys),
-                       "lightgbm": lightgbm.params, "quantiles": list(lightgbm.quantiles)},
-        "backtest": card, "model_per_demand_class": choice,
+                       "lightgbm": lightgbm.params, "upper_cap_multiple": UPPER_CAP_MULTIPLE},
+        "backtest": card, "model_per_demand_class": choice, "intervals": interval_card,
         "demand_classes": {str(c): int((classes == c).sum()) for c in np.unique(classes)},
     }, {"model.pkl": lightgbm}, passed=passed)
     return {"series": n, "new_items_from_category": new_items, "weeks": len(weeks), "horizon_weeks": horizon, "holdout_weeks": holdout,
             "backtest_mase": card["metrics"]["smartmall_lightgbm"]["mase"], "best_baseline": card["best_baseline"],
             "best_baseline_mase": card["metrics"][card["best_baseline"]]["mase"],
-            "mase_vs_best_baseline": card["mase_vs_best_baseline"], "model_per_class": choice, "checks_passed": passed}
+            "mase_vs_best_baseline": card["mase_vs_best_baseline"], "model_per_class": choice,
+            "interval_coverage": interval_card["coverage"], "upper_bounds_capped": interval_card["upper_bounds_capped"],
+            "checks_passed": passed}
+
+
+def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, backtest) -> tuple[dict[str, np.ndarray], dict]:
+    """80 % and 95 % intervals of each series from its chosen model's backtest errors (split
+    conformal, ``models.intervals``); the card holds each model's out-of-time coverage. An upper
+    bound above ``UPPER_CAP_MULTIPLE`` x the series' largest week is capped there and counted."""
+    scale = mase_scale(y)
+    bounds = {name: np.zeros_like(point) for name in ("lower_units", "upper_units", "lower_95_units", "upper_95_units")}
+    cover: dict[str, dict] = {}
+    for model in np.unique(chosen):
+        mask = chosen == model
+        errors = backtest.errors[str(model)]
+        offsets = calibrate(errors)
+        cover[str(model)] = {"series": int(mask.sum()), **coverage(errors)}
+        for level, (lo_name, hi_name) in zip(LEVELS, (("lower_units", "upper_units"),
+                                                      ("lower_95_units", "upper_95_units")), strict=True):
+            lo, hi = offsets.interval(point[mask], scale[mask], level)
+            bounds[lo_name][mask], bounds[hi_name][mask] = lo, hi
+    cap = UPPER_CAP_MULTIPLE * np.maximum(y.max(axis=1), 1.0)[:, None]
+    capped = int((bounds["upper_95_units"] > cap).sum())
+    for name in bounds:
+        bounds[name] = np.minimum(bounds[name], np.maximum(cap, point))
+    return bounds, {"method": "split conformal on the backtest's scaled errors, per model and horizon step",
+                    "coverage": cover, "upper_bounds_capped": capped,
+                    "cap": f"{UPPER_CAP_MULTIPLE}x the series' largest week (never below the point forecast)"}
 
 
 def _new_items(con: duckdb.DuckDBPyConnection) -> int:
@@ -157,12 +190,15 @@ def _new_items(con: duckdb.DuckDBPyConnection) -> int:
                       USING (sku, location_id)),
         with_category AS (SELECT f.*, p.category FROM marts.forecasts f JOIN marts.dim_product p USING (sku)),
         by_location AS (SELECT category, location_id, week_start, avg(forecast_units) AS point,
-                               avg(lower_units) AS lower, avg(upper_units) AS upper
+                               avg(lower_units) AS lower, avg(upper_units) AS upper,
+                               avg(lower_95_units) AS lower_95, avg(upper_95_units) AS upper_95
                         FROM with_category GROUP BY ALL),
         by_category AS (SELECT category, week_start, avg(forecast_units) AS point, avg(lower_units) AS lower,
-                               avg(upper_units) AS upper FROM with_category GROUP BY ALL)
+                               avg(upper_units) AS upper, avg(lower_95_units) AS lower_95,
+                               avg(upper_95_units) AS upper_95 FROM with_category GROUP BY ALL)
         SELECT n.sku, n.location_id, c.week_start, 'category_fallback', 'new_item',
                coalesce(l.point, c.point), coalesce(l.lower, c.lower), coalesce(l.upper, c.upper),
+               coalesce(l.lower_95, c.lower_95), coalesce(l.upper_95, c.upper_95),
                (SELECT max(generated_at) FROM marts.forecasts)
         FROM new_items n JOIN by_category c ON c.category = n.category
         LEFT JOIN by_location l ON l.category = n.category AND l.location_id = n.location_id
@@ -213,10 +249,10 @@ def _derived_marts(con: duckdb.DuckDBPyConnection, first_week: date, last_week: 
         UNION ALL SELECT 'all', 'all', week_start, sum(forecast_units) FROM f GROUP BY ALL""")
 
 
-def build_forecasts_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+def build_forecasts_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry,
+                            horizon: int = HORIZON_WEEKS) -> dict:
     try:
-        return build_forecasts(con, registry)
-    except ValueError as exc:  # too little history (or no sales) for a backtest: say so, write empty marts
-        for name, columns in EMPTY.items():
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({columns})")
-        return {"skipped": str(exc)}
+        return build_forecasts(con, registry, horizon)
+    except NotEnoughData as exc:  # too little history (or no sales) for a backtest: say so, write empty marts
+        write_empty(con, EMPTY)
+        return exc.as_skip()

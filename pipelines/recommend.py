@@ -9,9 +9,8 @@ best baseline's lists are written instead, and the mart says which (``scored_wit
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from models.errors import NotEnoughData
 from models.interactions import Interactions, build_interactions
 from models.recommend import (
     BaseModels,
@@ -28,7 +28,8 @@ from models.recommend import (
     fit_base_models,
 )
 from models.recommend_backtest import MODEL_NAME, VARIANTS, backtest, baseline_top_k
-from pipelines.marts import write_mart
+from pipelines.marts import write_empty, write_mart
+from pipelines.settings import load_settings
 from serving.recommendations import write_snapshot
 from serving.registry import Registry
 
@@ -45,11 +46,11 @@ POPULAR_N = 50
 
 @dataclass(frozen=True)
 class RecommendSettings:
-    """From the environment: SMARTMALL_RECS_WINDOW_DAYS (the backtest's test window and the re-ranker's
+    """From the settings: SMARTMALL_RECS_WINDOW_DAYS (the backtest's test window and the re-ranker's
     label window) and SMARTMALL_RECS_ACTIVE_DAYS (customers scored: a purchase within this many days)."""
 
-    window_days: int = int(os.environ.get("SMARTMALL_RECS_WINDOW_DAYS", "28"))
-    active_days: int = int(os.environ.get("SMARTMALL_RECS_ACTIVE_DAYS", "365"))
+    window_days: int = field(default_factory=lambda: load_settings().get("recs_window_days"))
+    active_days: int = field(default_factory=lambda: load_settings().get("recs_active_days"))
     # lighter than the benchmark's defaults so the nightly run stays short: fewer candidates, 32 ALS
     # factors in 8 sweeps, one training window of at most 1,000 customers, 100 trees (on the default
     # demo: NDCG@10 1.11x / 1.10x the best baseline, against 1.15x / 1.11x with the full settings,
@@ -71,7 +72,8 @@ def load(con: duckdb.DuckDBPyConnection) -> RecommendData:
     purchases = con.sql("""SELECT customer_id, sku, order_id, ordered_at, quantity FROM marts.fct_order_lines
                            WHERE customer_id IS NOT NULL AND quantity > 0""").pl()
     if purchases.is_empty():
-        raise ValueError("no identified customer purchase in marts.fct_order_lines: nothing to recommend from")
+        raise NotEnoughData("no transaction carries a customer id: no one to recommend to",
+                            "customer ids on the transactions (customer_id)")
     events = con.sql("""SELECT user_id AS customer_id, sku, event, occurred_at FROM marts.fct_events
                         WHERE user_id IS NOT NULL AND sku IS NOT NULL
                           AND event IN ('Product Viewed', 'Product Added')""").pl()
@@ -178,14 +180,13 @@ def popular_by_region_and_category(data: RecommendData, n: int = POPULAR_N) -> p
 
 
 def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry, snapshot: Path,
-                                  settings: RecommendSettings = RecommendSettings()) -> dict:
+                                  settings: RecommendSettings | None = None) -> dict:
     """``build_recommendations`` on the marts; empty marts with their columns when the data is too thin.
     Either way the marts are then copied to the parquet ``snapshot`` folder the commerce API serves from."""
     try:
-        result = build_recommendations(con, load(con), registry, settings)
-    except ValueError as exc:  # no customer purchases, or too little history for a time split
-        for name, columns in EMPTY_TABLES.items():
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({columns})")
-        result = {"skipped": str(exc)}
+        result = build_recommendations(con, load(con), registry, settings or RecommendSettings())
+    except NotEnoughData as exc:  # no customer purchases, or too little history for a time split
+        write_empty(con, EMPTY_TABLES)
+        result = exc.as_skip()
     write_snapshot(con, snapshot)
     return result

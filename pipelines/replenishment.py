@@ -18,23 +18,23 @@ subtracted: position = on hand + in transit - committed. Before any export, comm
 
 from __future__ import annotations
 
-import os
-
 import duckdb
 import numpy as np
 import polars as pl
 
+from models.errors import NotEnoughData
 from models.inventory_policy import Policy, order_quantity, simulate, targets
-from pipelines.marts import write_mart
+from pipelines.marts import write_empty, write_mart
+from pipelines.settings import load_settings
 from serving.registry import Registry
 
-Z80 = 1.2816  # the forecasts' 10 % and 90 % quantiles are +-1.28 sigma apart from the median
+Z80 = 1.2816  # the forecasts' 80 % interval (lower_units, upper_units) spans +-1.28 sigma
 OVERSTOCK_DAYS = 90
 SLOW_MOVING_DAYS = 30
 
 
 def supplier_lead_days() -> float:
-    return float(os.environ.get("SMARTMALL_SUPPLIER_LEAD_DAYS", "14"))
+    return load_settings().get("supplier_lead_days")
 
 
 def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -151,9 +151,13 @@ def store_transfers(plan: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+    if con.execute("SELECT count(*) FROM marts.fct_inventory_daily").fetchall()[0][0] == 0:
+        raise NotEnoughData("no stock history: on hand is unknown, so there is nothing to replenish against",
+                            "inventory_movements (the stock ledger: receipts, transfers, sales, returns)")
     plan = planning_frame(con)
     if plan.is_empty():
-        raise ValueError("no forecast joins the stock ledger: nothing to plan")
+        raise NotEnoughData("no forecast joins the stock ledger: nothing to plan",
+                            "demand forecasts (about 12 weeks of sales) for the SKUs held in stock")
     table = suggestions(plan)
     transfers = store_transfers(table)
     write_mart(con, "replenishment_suggestions", table)
@@ -167,9 +171,10 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> d
     write_mart(con, "stock_alerts", alerts)
     _health(con)
     policy = backtest_policy(con)
-    registry.register("replenishment_policy", {"backtest": policy, "baseline": "reorder last week's sales",
-                                               "parameters": {"service_level": 0.95, "review_days": 7}},
-                      passed=policy["order_up_to"]["fill_rate"] >= policy["last_week"]["fill_rate"])
+    if "skipped" not in policy:  # a plan without a long enough store history is served, not scored
+        registry.register("replenishment_policy", {"backtest": policy, "baseline": "reorder last week's sales",
+                                                   "parameters": {"service_level": 0.95, "review_days": 7}},
+                          passed=policy["order_up_to"]["fill_rate"] >= policy["last_week"]["fill_rate"])
     return {"suggestion_rows": len(table), "to_order": int((table["suggested_quantity"] > 0).sum()),
             "store_transfers": len(transfers), "alerts": len(alerts), "policy_backtest": policy}
 
@@ -209,7 +214,7 @@ def _health(con: duckdb.DuckDBPyConnection) -> None:
         UNION ALL
         SELECT 'all', 'all', sum(on_hand), sum(sold_90d), sum(avg_on_hand) / nullif(sum(sold_90d) / 90.0, 0),
                avg(CASE WHEN slow_moving THEN 1 ELSE 0 END), sum(stockout_days_90d), any_value(as_of)
-        FROM marts.inventory_health""")
+        FROM marts.inventory_health HAVING count(*) > 0""")
 
 
 def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: float = 2.0) -> dict:
@@ -221,7 +226,7 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
         WHERE s.location_kind = 'store' AND i.stock_date > d - INTERVAL {days + 56} DAY
         ORDER BY i.sku, i.location_id, i.stock_date""").pl()
     if frame.is_empty():
-        return {"skipped": "no store stock history"}
+        return {"skipped": "no store stock history", "needs": "inventory_movements at locations of kind 'store'"}
     dates = sorted(frame["stock_date"].unique().to_list())
     columns = [str(d) for d in dates]  # in date order, whatever order the pivot met them in
 
@@ -231,7 +236,8 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
 
     sold, stock = wide("sold"), wide("on_hand")
     if sold.shape[1] < days + 14:
-        return {"skipped": f"{sold.shape[1]} days of store history; {days + 14} needed"}
+        return {"skipped": f"{sold.shape[1]} days of store history; {days + 14} needed",
+                "needs": f"at least {days + 14} days of store stock history"}
     history, demand = sold[:, :-days], sold[:, -days:]
     start = stock[:, -days - 1]
     policy = Policy(lead_days=lead_days)
@@ -263,8 +269,7 @@ EMPTY = {
 def build_replenishment_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     try:
         return build_replenishment(con, registry)
-    except ValueError as exc:  # no forecast yet: no plan, but the stock's health is still known
-        for name, columns in EMPTY.items():
-            con.execute(f"CREATE OR REPLACE TABLE marts.{name} ({columns})")
+    except NotEnoughData as exc:  # no stock or no forecast: no plan, but the stock's health is still known
+        write_empty(con, EMPTY)
         _health(con)
-        return {"skipped": str(exc)}
+        return exc.as_skip()

@@ -16,8 +16,62 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "4GB"
 
 
 @dataclass(frozen=True)
+class Tunable:
+    """A setting a user may change: its environment variable, default, type and meaning."""
+
+    env: str
+    default: str
+    kind: type
+    help: str
+
+
+# Every setting of the pipeline a user may need, read here and nowhere else; `smartmall status`
+# shows each one's effective value and where it came from.
+TUNABLES: dict[str, Tunable] = {
+    "forecast_horizon_weeks": Tunable("SMARTMALL_FORECAST_HORIZON_WEEKS", "8", int,
+                                      "weeks the demand forecasts look ahead (13 = a quarter)"),
+    "churn_horizon_days": Tunable("SMARTMALL_CHURN_HORIZON_DAYS", "90", int,
+                                  "churn = no purchase within this many days"),
+    "rfm_snapshots": Tunable("SMARTMALL_RFM_SNAPSHOTS", "12", int, "monthly RFM as-of dates kept in customer_rfm"),
+    "rules_min_support": Tunable("SMARTMALL_RULES_MIN_SUPPORT", "0.005", float,
+                                 "association rules: minimum share of baskets holding an itemset"),
+    "rules_max_len": Tunable("SMARTMALL_RULES_MAX_LEN", "3", int, "association rules: largest itemset"),
+    "rules_max_basket_items": Tunable("SMARTMALL_RULES_MAX_BASKET_ITEMS", "100", int,
+                                      "association rules: larger baskets are left out (and counted)"),
+    "supplier_lead_days": Tunable("SMARTMALL_SUPPLIER_LEAD_DAYS", "14", float,
+                                  "replenishment: days from a purchase order to the goods"),
+    "coupon_send_share": Tunable("SMARTMALL_COUPON_SEND_SHARE", "0.2", float,
+                                 "coupon targeting: share of members flagged to send"),
+    "recs_window_days": Tunable("SMARTMALL_RECS_WINDOW_DAYS", "28", int,
+                                "recommendations: days of the backtest's test window"),
+    "recs_active_days": Tunable("SMARTMALL_RECS_ACTIVE_DAYS", "365", int,
+                                "recommendations: customers active within this many days get lists"),
+    "duckdb_memory_limit": Tunable("SMARTMALL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT, str,
+                                   "DuckDB's memory cap"),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
+
+    def get(self, name: str):
+        """The effective value of a tunable setting (environment variable, else the default), typed;
+        a value that does not parse stops with the variable's name."""
+        t = TUNABLES[name]
+        raw = os.environ.get(t.env, t.default)
+        try:
+            value = t.kind(raw)
+        except ValueError:
+            raise SystemExit(f"error: {t.env}={raw!r} is not a valid {t.kind.__name__} ({t.help})") from None
+        if t.kind in (int, float) and value <= 0:
+            raise SystemExit(f"error: {t.env}={raw!r} must be > 0 ({t.help})")
+        return value
+
+    def effective(self) -> list[tuple[str, str, object, str]]:
+        """(environment variable, meaning, value, 'environment' | 'default') of every tunable setting."""
+        return [(t.env, t.help, self.get(name), "environment" if t.env in os.environ else "default")
+                for name, t in TUNABLES.items()]
 
     @property
     def landing(self) -> Path:
@@ -36,11 +90,11 @@ class Settings:
 
     @property
     def churn_horizon_days(self) -> int:
-        return int(os.environ.get("SMARTMALL_CHURN_HORIZON_DAYS", "90"))
+        return self.get("churn_horizon_days")
 
     @property
     def duckdb_memory_limit(self) -> str:
-        return os.environ.get("SMARTMALL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+        return self.get("duckdb_memory_limit")
 
     @property
     def dagster_home(self) -> Path:

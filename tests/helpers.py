@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: where the real data is, and running the real CLI."""
+"""Helpers for the tests: where the real data is (shipped in the repository), and running the real CLI."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SMARTMALL_SHARED_DIR", REPO.parent / "shared"))
-ONLINE_RETAIL = SHARED / "data" / "online_retail" / "online_retail_uci.parquet"
+ONLINE_RETAIL = REPO / "data" / "samples" / "online_retail" / "online_retail_uci.parquet"
 
 
 def run_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from commerce_api import inventory
 from commerce_api.app import build_services
 from commerce_api.schema import Customer, Location, Sku
+from commerce_api.seed import seed_from_warehouse
 from commerce_api.settings import ApiSettings
-from serving.commerce_seed import seed_from_warehouse
 from tests.helpers import run_cli
 
 

@@ -14,7 +14,6 @@ from models.interactions import InteractionWeights, build_interactions, relevant
 from models.ranking_metrics import ranking_metrics
 from models.recommend import popularity_top_k, repeat_buy_top_k
 from serving.recommendations import RecommendationIndex
-from tests.helpers import ONLINE_RETAIL
 
 
 def test_metrics_match_a_hand_computed_example():
@@ -64,7 +63,6 @@ def test_baselines_rank_as_defined():
     assert popularity_top_k(inter, users, 2, new_only=True).tolist() == [[2, -1], [1, 2]]
 
 
-@pytest.mark.skipif(not ONLINE_RETAIL.exists(), reason="needs ../shared/data/online_retail")
 def test_reranker_beats_every_baseline_on_online_retail():
     """UCI Online Retail, the 1,500 customers with the most orders before the cutoff: time split at
     2011-09-01, test to 2011-12-09; the re-ranker must beat every baseline's NDCG@10 in both variants."""

@@ -14,8 +14,8 @@ import polars as pl
 
 from data.importers.landing import reset_landing, write_manifest, write_table
 
-# the shared data folder sits beside the repository
-DEFAULT_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail" / "online_retail_uci.parquet"
+# shipped with the code (CC BY 4.0, attribution in its README), so any clone can import it
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "samples" / "online_retail" / "online_retail_uci.parquet"
 
 
 def load(path: Path = DEFAULT_PATH, since: date | None = None, until: date | None = None) -> pl.DataFrame:

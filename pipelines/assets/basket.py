@@ -1,25 +1,33 @@
 """Basket analysis assets: association rules and frequently-bought-together, mined in DuckDB."""
 
 import logging
-import os
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
-from pipelines.marts import write_mart
+from models.errors import NotEnoughData
+from pipelines.marts import write_empty, write_mart
+from pipelines.settings import load_settings
+from pipelines.skips import skip_message
 
 progress = logging.getLogger("smartmall")
+# Written, empty, when there are no baskets to mine.
+EMPTY = {
+    "association_rules": "antecedents VARCHAR[], consequents VARCHAR[], antecedent_support DOUBLE, "
+                         "consequent_support DOUBLE, support DOUBLE, confidence DOUBLE, lift DOUBLE, leverage DOUBLE, "
+                         "conviction DOUBLE, n_baskets INTEGER, min_support DOUBLE",
+    "frequently_bought_together": "sku VARCHAR, other_sku VARCHAR, confidence DOUBLE, lift DOUBLE, support DOUBLE, "
+                                  "rank BIGINT",
+}
 
 
 def rule_config() -> RuleConfig:
-    """Thresholds from the environment (SMARTMALL_RULES_MIN_SUPPORT, _MAX_LEN, _MAX_BASKET_ITEMS)."""
-    return RuleConfig(
-        min_support=float(os.environ.get("SMARTMALL_RULES_MIN_SUPPORT", "0.005")),
-        max_len=int(os.environ.get("SMARTMALL_RULES_MAX_LEN", "3")),
-        max_basket_items=int(os.environ.get("SMARTMALL_RULES_MAX_BASKET_ITEMS", "100")),
-    )
+    """Thresholds from the settings (SMARTMALL_RULES_MIN_SUPPORT, _MAX_LEN, _MAX_BASKET_ITEMS)."""
+    settings = load_settings()
+    return RuleConfig(min_support=settings.get("rules_min_support"), max_len=settings.get("rules_max_len"),
+                      max_basket_items=settings.get("rules_max_basket_items"))
 
 
 @dg.multi_asset(
@@ -39,7 +47,14 @@ def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     with duckdb.get_connection() as con:
         con.execute("""CREATE OR REPLACE TEMP VIEW order_baskets AS
             SELECT order_id AS basket_id, sku AS item FROM marts.fct_order_lines WHERE quantity > 0""")
-        found = frequent_itemsets(con, "order_baskets", config)
+        try:
+            found = frequent_itemsets(con, "order_baskets", config)
+        except NotEnoughData as exc:
+            write_empty(con, EMPTY)
+            progress.info("  basket rules: %s", skip_message(exc.as_skip()))
+            for name in EMPTY:
+                yield dg.MaterializeResult(asset_key=["marts", name], metadata={"rows": 0, **exc.as_skip()})
+            return
         table = rules(found).with_columns(n_baskets=pl.lit(found.n_baskets), min_support=pl.lit(config.min_support))
         together = frequently_bought_together(table)
         for name, frame in (("association_rules", table), ("frequently_bought_together", together)):

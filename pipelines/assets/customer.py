@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from models.churn import ChurnConfig
 from pipelines import customer
 from pipelines.settings import Settings
+from pipelines.skips import skip_message
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
@@ -35,19 +36,13 @@ def build_customer_assets(settings: Settings) -> dg.AssetsDefinition:
         registry = Registry(settings.registry)
         config = ChurnConfig(horizon_days=settings.churn_horizon_days)
         with duckdb.get_connection() as con:
-            data = customer.load(con)
-            results = {
-                "customer_rfm": customer.build_rfm(con, data),
-                "customer_value": customer.build_value_or_skip(con, data, registry),
-                "customer_churn_risk": customer.build_churn_or_skip(con, data, registry, config),
-            }
-            results["customer_profile"] = customer.build_profile(con, data)
+            results = customer.run_customer_block(con, registry, config)
             counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0] for name in OUTPUTS}
         churn, value = results["customer_churn_risk"], results["customer_value"]
         progress.info("  customer models: %s members profiled; churn: %s; CLV: %s", f"{counts['customer_profile']:,}",
-                      churn.get("skipped") or f"backtest ROC AUC {churn['backtest_roc_auc']:.3f} vs best baseline "
+                      skip_message(churn) or f"backtest ROC AUC {churn['backtest_roc_auc']:.3f} vs best baseline "
                       f"{churn['best_baseline']} {churn['best_baseline_roc_auc']:.3f}",
-                      value.get("skipped") or f"holdout MAE {value['mae_purchases']:.3f} purchases vs "
+                      skip_message(value) or f"holdout MAE {value['mae_purchases']:.3f} purchases vs "
                       f"{value['baseline_rate_mae']:.3f} for the past-rate baseline")
         for name in OUTPUTS:
             detail = results.get(name, {})

@@ -8,13 +8,15 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import demand, replenishment
 from pipelines.settings import Settings
+from pipelines.skips import skip_message
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
 UPSTREAM = ["fct_sales_daily", "dim_store", "dim_product"]
 OUTPUTS = {
-    "forecasts": "Weekly units per SKU x location for the next 8 weeks: point (the model its demand class won "
-                 "in the backtest), 10 % and 90 % quantiles, generated_at.",
+    "forecasts": "Weekly units per SKU x location for the next SMARTMALL_FORECAST_HORIZON_WEEKS (8) weeks: point "
+                 "(the model its demand class won in the backtest), 80 % and 95 % intervals calibrated on the "
+                 "backtest, generated_at.",
     "forecasts_daily": "The weekly forecasts spread over the days by each series' weekday profile.",
     "forecast_hierarchy": "Bottom-up sums of the forecasts by location, region, category, SKU and in total.",
 }
@@ -40,9 +42,10 @@ def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
     def demand_forecasts(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Backtest every candidate on the last weeks, pick one per demand class, forecast ahead."""
         with duckdb.get_connection() as con:
-            result = demand.build_forecasts_or_skip(con, Registry(settings.registry))
+            result = demand.build_forecasts_or_skip(con, Registry(settings.registry),
+                                                    settings.get("forecast_horizon_weeks"))
             done = _materializations(con, OUTPUTS, result)
-        progress.info("  demand forecasts: %s", result.get("skipped") or (
+        progress.info("  demand forecasts: %s", skip_message(result) or (
             f"{result['series']:,} series x {result['horizon_weeks']} weeks; backtest MASE "
             f"{result['backtest_mase']:.3f} vs best baseline {result['best_baseline']} "
             f"{result['best_baseline_mase']:.3f}"))
@@ -75,11 +78,12 @@ def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
             result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry))
             done = _materializations(con, REPLENISHMENT, result)
         policy = result.get("policy_backtest", {})
-        progress.info("  replenishment: %s", result.get("skipped") or (
+        progress.info("  replenishment: %s", skip_message(result) or (
             f"{result['to_order']:,} SKU x locations to order, {result['store_transfers']:,} store transfers, "
-            f"{result['alerts']:,} alerts; policy backtest fill rate "
-            f"{policy.get('order_up_to', {}).get('fill_rate')} vs {policy.get('last_week', {}).get('fill_rate')} "
-            f"for reordering last week's sales"))
+            f"{result['alerts']:,} alerts; " + (
+                f"policy backtest {skip_message(policy)}" if "skipped" in policy else
+                f"policy backtest fill rate {policy['order_up_to']['fill_rate']} vs "
+                f"{policy['last_week']['fill_rate']} for reordering last week's sales")))
         yield from done
 
     return replenishment_plan

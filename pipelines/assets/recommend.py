@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import coupons, recommend
 from pipelines.settings import Settings
+from pipelines.skips import skip_message
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
@@ -32,7 +33,7 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
             result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
                                                              settings.home / "serving" / "recommendations")
             counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0] for name in OUTPUTS}
-        progress.info("  recommendations: %s", result.get("skipped") or (
+        progress.info("  recommendations: %s", skip_message(result) or (
             f"{result['customers']:,} customers; backtest NDCG@10 "
             + ", ".join(f"{v} {result['ndcg'][v]:.3f} ({result['ndcg_ratio'][v]:.2f}x {result['best_baseline'][v][0]})"
                         for v in result["ndcg"])
@@ -54,7 +55,7 @@ def build_coupon_assets(settings: Settings) -> dg.AssetsDefinition:
         with duckdb.get_connection() as con:
             result = coupons.build_coupon_recommendations_or_skip(con, Registry(settings.registry))
             rows = con.execute("SELECT count(*) FROM marts.coupon_recommendations").fetchall()[0][0]
-        progress.info("  coupon targeting: %s", result.get("skipped") or (
+        progress.info("  coupon targeting: %s", skip_message(result) or (
             f"{result['members']:,} members, {result['sent']:,} to send; backtest ROC AUC {result['backtest_roc_auc']:.3f}"
             f" vs {result['best_baseline_roc_auc']:.3f}; redemption rate of the top 20 % "
             f"{result['top_share_redemption_rate']:.1%} vs {result['everyone_redemption_rate']:.1%} sending to all"))

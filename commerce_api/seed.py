@@ -1,6 +1,8 @@
-"""Load the commerce API's reference data from the warehouse marts: locations (``dim_store``),
-catalogue (``dim_product``), members (``dim_customer``) and opening stock (the last day of
-``fct_inventory_daily``), so the API and the warehouse share SKU, store and customer ids.
+"""Load the commerce API's reference data from the marts the platform publishes (its DuckDB
+warehouse, opened read-only): locations (``dim_store``), catalogue (``dim_product``), members
+(``dim_customer``) and opening stock (the last day of ``fct_inventory_daily``), so the API and the
+warehouse share SKU, store and customer ids. It lives on the commerce side: the platform knows
+nothing of the API's schema.
 
 Idempotent: rows that already exist are left alone (nothing is overwritten or duplicated), and
 opening stock is written only for SKU x location rows the API does not hold yet, each with a
@@ -9,7 +11,6 @@ ledger ``receipt`` of the same quantity so that the stock ledger still balances.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -20,14 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce_api.clock import utcnow
 from commerce_api.db import dialect_insert, transaction
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StockMovement, Supplier
+from commerce_api.settings import ApiSettings
 
 TIERS = ("member", "silver", "gold", "diamond")
 BATCH = 5_000
-
-
-def default_warehouse() -> Path:
-    home = Path(os.environ.get("SMARTMALL_HOME", Path(__file__).resolve().parent.parent / "data"))
-    return home / "warehouse" / "smartmall.duckdb"
 
 
 def read_marts(warehouse: Path) -> dict[str, pl.DataFrame]:
@@ -68,7 +65,7 @@ def _insert_missing(session: Session, table, rows: list[dict]) -> int:
 
 def seed_from_warehouse(factory: sessionmaker[Session], warehouse: Path | str | None = None) -> dict[str, int]:
     """Copy the marts into the API database; returns the row counts read per entity."""
-    marts = read_marts(Path(warehouse) if warehouse else default_warehouse())
+    marts = read_marts(Path(warehouse) if warehouse else ApiSettings().warehouse)
     now = utcnow()
     with transaction(factory) as s:
         locations = marts["locations"].to_dicts()
