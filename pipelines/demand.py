@@ -38,6 +38,7 @@ HORIZON_WEEKS = 8  # the default of SMARTMALL_FORECAST_HORIZON_WEEKS
 MIN_WEEKS = 12
 # an upper bound above this multiple of the series' largest week is capped, and the card counts it
 UPPER_CAP_MULTIPLE = 3.0
+MIN_CALIBRATION_SERIES = 20  # sampled series of a demand class needed to calibrate its intervals alone
 BACKTEST_SERIES = 300  # model choice is backtested on a seeded sample of at most this many series ...
 BACKTEST_ORIGINS = 2  # ... from this many forecast origins (rolling origin)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
@@ -116,7 +117,7 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
         model = choice.get(str(cls), "smartmall_lightgbm")
         point[mask] = _final_forecasts(panel.y[mask], model, horizon, lightgbm, calendar, panel.price[mask])
         chosen[mask] = model
-    bounds, interval_card = _intervals(panel.y, point, chosen, result)
+    bounds, interval_card = _intervals(panel.y, point, chosen, classes, result, classes_bt)
     if not all(np.isfinite(a).all() for a in (point, *bounds.values())):
         raise ValueError("a forecast is not finite")  # never write NaN into the mart
     generated = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -150,18 +151,26 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
             "checks_passed": passed}
 
 
-def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, backtest) -> tuple[dict[str, np.ndarray], dict]:
-    """80 % and 95 % intervals of each series from its chosen model's backtest errors (split
-    conformal, ``models.intervals``); the card holds each model's out-of-time coverage. An upper
-    bound above ``UPPER_CAP_MULTIPLE`` x the series' largest week is capped there and counted."""
+def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, classes: np.ndarray, backtest,
+               classes_bt: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """80 % and 95 % intervals of each series from the backtest errors of its chosen model on the
+    sampled series of its own demand class (split conformal, ``models.intervals``; the class's errors
+    are what that model will make there, an intermittent series' are not a smooth one's). A class
+    with fewer than ``MIN_CALIBRATION_SERIES`` sampled series uses the model's errors on all of them.
+    The card holds the out-of-time coverage per model and class. An upper bound above
+    ``UPPER_CAP_MULTIPLE`` x the series' largest week is capped there and counted."""
     scale = mase_scale(y)
     bounds = {name: np.zeros_like(point) for name in ("lower_units", "upper_units", "lower_95_units", "upper_95_units")}
     cover: dict[str, dict] = {}
-    for model in np.unique(chosen):
-        mask = chosen == model
-        errors = backtest.errors[str(model)]
+    for cls in np.unique(classes):
+        mask, model = classes == cls, str(chosen[classes == cls][0])
+        rows = classes_bt == cls
+        errors = backtest.errors[model]
+        if rows.sum() >= MIN_CALIBRATION_SERIES:
+            errors = [e[rows] for e in errors]
         offsets = calibrate(errors)
-        cover[str(model)] = {"series": int(mask.sum()), **coverage(errors)}
+        cover[f"{model}/{cls}"] = {"series": int(mask.sum()), "calibration_series": int(errors[0].shape[0]),
+                                   **coverage(errors)}
         for level, (lo_name, hi_name) in zip(LEVELS, (("lower_units", "upper_units"),
                                                       ("lower_95_units", "upper_95_units")), strict=True):
             lo, hi = offsets.interval(point[mask], scale[mask], level)
@@ -170,7 +179,8 @@ def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, backtest) -
     capped = int((bounds["upper_95_units"] > cap).sum())
     for name in bounds:
         bounds[name] = np.minimum(bounds[name], np.maximum(cap, point))
-    return bounds, {"method": "split conformal on the backtest's scaled errors, per model and horizon step",
+    return bounds, {"method": "split conformal on the backtest's scaled errors, per model, demand class and "
+                              "horizon step",
                     "coverage": cover, "upper_bounds_capped": capped,
                     "cap": f"{UPPER_CAP_MULTIPLE}x the series' largest week (never below the point forecast)"}
 
