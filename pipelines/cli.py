@@ -87,7 +87,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
         if not args.path:
             raise SystemExit("error: 'smartmall import folder' needs --path to your folder of files")
         try:
-            manifest = import_folder(Path(args.path), out, append=args.append)
+            manifest = import_folder(Path(args.path), out, append=args.append, progress=_say)
         except ContractError as exc:
             raise SystemExit(f"error: {exc}") from exc
     _say(f"Imported {manifest['source']} ({manifest['start']}..{manifest['end']}) into {out} in "

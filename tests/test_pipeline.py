@@ -122,7 +122,8 @@ def test_bring_your_own_folder_runs_the_whole_pipeline(tmp_path):
         "A1,1,c1,S1,2,9.90,2025-05-01 10:00:00\nA1,2,c1,S2,1,3.50,2025-05-01 10:00:00\n"
         "A2,1,,S1,1,9.90,2025-05-02 18:30:00\nA3,1,c1,S1,0,9.90,2025-05-02 19:00:00\n")
     home = tmp_path / "home"
-    run_cli(home, "import", "folder", "--path", str(mine))
+    out = run_cli(home, "import", "folder", "--path", str(mine)).stdout
+    assert "read transactions.csv: 4 rows" in out and "landed transactions: 4 rows" in out
     run_cli(home, "run")
     assert query(home, "SELECT count(*), sum(revenue)::DOUBLE FROM marts.fct_sales_daily")[0] == (3, pytest.approx(33.2))
     assert query(home, "SELECT rule FROM raw.quarantine") == [("impossible_quantity",)]

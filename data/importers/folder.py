@@ -9,6 +9,7 @@ and quarantines the bad ones with their reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -40,9 +41,12 @@ def read_as_text(path: Path) -> pl.DataFrame:
     return df.select(pl.all().cast(pl.Utf8))
 
 
-def import_folder(folder: Path, out: Path, append: bool = False) -> dict:
-    """Import your files into the landing folder ``out`` (emptied first unless ``append``)."""
+def import_folder(folder: Path, out: Path, append: bool = False,
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """Import your files into the landing folder ``out`` (emptied first unless ``append``);
+    ``progress`` gets a line per file read and per table written."""
     folder = Path(folder)
+    say = progress or (lambda _: None)
     if not find_files(folder, "transactions"):
         raise ContractError(f"{folder}: no transactions file (transactions.csv, transactions.parquet "
                             "or a transactions/ folder); see the README's data contract")
@@ -51,6 +55,7 @@ def import_folder(folder: Path, out: Path, append: bool = False) -> dict:
     for name, table in TABLES.items():
         for path in find_files(folder, name):
             df = read_as_text(path)
+            say(f"  read {path.relative_to(folder)}: {df.height:,} rows")
             required = [c.name for c in table.columns if c.required]
             missing = [c for c in required if c not in df.columns]
             if missing:
@@ -66,4 +71,5 @@ def import_folder(folder: Path, out: Path, append: bool = False) -> dict:
     for name, parts in frames.items():
         for path, df in parts:
             rows[name] = rows.get(name, 0) + write_table(df, name, out, f"byod_{path.stem}")
+        say(f"  landed {name}: {rows[name]:,} rows ({len(frames)} tables in all)")
     return write_manifest(out, "folder", rows, path=str(folder), ignored_columns=ignored)
