@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -45,9 +46,11 @@ from commerce_api.auth import create_key  # noqa: E402
 from commerce_api.clock import utcnow  # noqa: E402
 from commerce_api.db import transaction  # noqa: E402
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StockMovement  # noqa: E402
-from commerce_api.settings import ApiSettings  # noqa: E402
+from commerce_api.settings import SECRET_VARS, ApiSettings  # noqa: E402
 
 N_SKUS, N_SHOPPERS, HOT_STOCK = 200, 200, 1000
+for _var in SECRET_VARS.values():  # this run's own signing secrets (the servers it starts inherit them)
+    os.environ.setdefault(_var, secrets.token_urlsafe(32))
 
 
 def _admin_url() -> str:

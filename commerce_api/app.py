@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from commerce_api import errors
+from commerce_api import errors, openapi
 from commerce_api.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
@@ -47,7 +47,7 @@ def build_services(settings: ApiSettings, migrate: bool = True) -> Services:
     engine = make_engine(settings.database_url, settings.pool_size)
     if migrate:
         upgrade(engine)
-    secrets = settings.provider_secrets
+    secrets = settings.signing_secrets()
     payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
     return Services(settings, make_sessionmaker(engine), payments,
                     SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), make_read_sessionmaker(engine))
@@ -86,6 +86,7 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
                               "Authenticate with `Authorization: Bearer <API key>`.")
     app.state.services = build_services(settings)
     errors.install(app)
+    openapi.install(app)
     routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations)
               for route in module.router.routes]
     # A request is matched against the routes in order, one by one. The app holds every route itself

@@ -1,5 +1,6 @@
 """``smartmall api ...``: serve, migrate, issue keys, sweep reservations, load the catalogue.
 
+    smartmall api init-secrets                     # generate payment/carrier signing secrets (dev, demo)
     smartmall api migrate                          # create / upgrade the schema
     smartmall api create-key --role admin          # prints a key (shown once)
     smartmall api seed                             # stores, catalogue, members, stock from the warehouse marts
@@ -8,6 +9,8 @@
     smartmall api export-stock                     # committed stock -> the landing zone (for replenishment)
 
 The database is ``COMMERCE_DATABASE_URL`` (SQLite under ``$SMARTMALL_HOME/commerce/`` by default).
+The API does not start without the signing secrets COMMERCE_WECHAT_PAY_SECRET, COMMERCE_ALIPAY_SECRET
+and COMMERCE_CARRIER_SECRET (or the file ``init-secrets`` writes; ``smartmall demo`` writes one too).
 """
 
 from __future__ import annotations
@@ -15,13 +18,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from commerce_api.settings import ApiSettings
+from commerce_api.settings import ApiSettings, MissingSecrets, init_secrets
 
 
 def _services(migrate: bool = True):
     from commerce_api.app import build_services
 
-    return build_services(ApiSettings(), migrate=migrate)
+    try:
+        return build_services(ApiSettings(), migrate=migrate)
+    except MissingSecrets as exc:
+        raise SystemExit(f"smartmall api: error: {exc}") from exc
+
+
+def cmd_init_secrets(_: argparse.Namespace) -> None:
+    path, new = init_secrets()
+    made = f"generated {', '.join(new)}" if new else "all present already, kept"
+    print(f"signing secrets in {path} ({made}); environment variables override them")
 
 
 def cmd_migrate(_: argparse.Namespace) -> None:
@@ -79,6 +91,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     """Add the API's sub-commands to ``parser`` (``smartmall api`` or this module's own); each sets
     ``api_func``, called with the parsed arguments."""
     sub = parser.add_subparsers(dest="api_command", required=True, metavar="COMMAND")
+    sub.add_parser("init-secrets", help="generate the payment and carrier signing secrets into a file readable by "
+                   "you only (development and demo installs)").set_defaults(api_func=cmd_init_secrets)
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(api_func=cmd_migrate)
     p = sub.add_parser("create-key", help="issue an API key (printed once)")
     p.add_argument("--role", required=True, choices=["shopper", "store_staff", "marketer", "service", "admin"])

@@ -27,7 +27,11 @@ Quantity = Annotated[int, Field(gt=0, le=100_000)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and no coercion: ``"quantity": true`` or ``"2"`` is refused,
+    not read as 1 or 2 (a client that sends those has a bug we should not hide). Dates and times are
+    the exception, marked ``Field(strict=False)``: JSON carries them as ISO 8601 strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 @dataclass

@@ -1,9 +1,14 @@
 """``Idempotency-Key`` handling (Spree-style): the same key with the same body returns the first
 response; the same key with another body is refused with 422. Keys are per caller and endpoint.
 
-The key row is written in the same transaction as the work it guards. Two concurrent requests
-with one key both run, but only one can insert the key: the other's transaction rolls back whole
-(so nothing is done twice) and it answers with the stored response instead.
+The key row is written in the same transaction as the work it guards. A replay that arrives while
+the first request is still running waits for it and answers with its response: on PostgreSQL the
+transaction first takes an advisory lock on the key (released at commit), on SQLite the writer
+lock taken at BEGIN serialises them anyway. Without that wait the replay would run the work a
+second time and fail where the first succeeded (the stock it wanted just reserved: a "409
+out_of_stock" for a purchase that went through). Should two still race (another database), only
+one can insert the key: the other's transaction rolls back whole and it answers with the stored
+response.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce_api.clock import utcnow
-from commerce_api.db import transaction
+from commerce_api.db import core, on_postgresql, transaction
 from commerce_api.errors import ApiError
 from commerce_api.schema import IdempotencyKey
 
@@ -29,6 +34,13 @@ def request_hash(payload: Any) -> str:
     if isinstance(payload, BaseModel):
         payload = payload.model_dump()
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _wait_for_twin(session: Session, principal: str, endpoint: str, key: str) -> None:
+    """Hold the key for this transaction; a request with the same key waits here until it ends."""
+    if on_postgresql(session):
+        digest = hashlib.sha256(f"{principal}\x00{endpoint}\x00{key}".encode()).digest()
+        core(session).execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
 
 
 def _stored(session: Session, principal: str, endpoint: str, key: str, digest: str) -> dict | None:
@@ -54,6 +66,7 @@ def run(factory: sessionmaker[Session], principal: str, endpoint: str, key: str 
     digest = request_hash(payload)
     try:
         with transaction(factory) as session:
+            _wait_for_twin(session, principal, endpoint, key)
             stored = _stored(session, principal, endpoint, key, digest)
             if stored is not None:
                 return stored, True

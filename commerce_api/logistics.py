@@ -10,20 +10,28 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commerce_api import orders
+from commerce_api.callbacks import parse_signed
 from commerce_api.clock import utcnow
-from commerce_api.errors import ApiError, not_found
+from commerce_api.errors import not_found
 from commerce_api.schema import Shipment
 
-TRACKING_STATUSES = ("created", "picked_up", "in_transit", "out_for_delivery", "delivered", "exception")
+TrackingStatus = Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "exception"]
 # delivery-time estimate in days, by where the stock ships from relative to the buyer's region
 DELIVERY_DAYS = {("store", True): 1, ("regional_warehouse", True): 1, ("central_warehouse", True): 2,
                  ("store", False): 3, ("regional_warehouse", False): 3, ("central_warehouse", False): 3}
+
+
+class TrackingCallback(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    waybill: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+    status: TrackingStatus
 
 
 class CarrierAdapter(Protocol):
@@ -55,15 +63,8 @@ class SimulatedCarrier:
 
 def on_tracking(session: Session, carrier: CarrierAdapter, body: bytes, signature: str) -> dict:
     """Update a shipment's tracking; when every shipment of an order is delivered, it completes."""
-    if not carrier.verify(body, signature):
-        raise ApiError(401, "bad_signature", "callback signature does not verify")
-    try:
-        msg = json.loads(body)
-        waybill, status = str(msg["waybill"]), str(msg["status"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError(422, "bad_callback", f"callback body is not understood: {exc}") from exc
-    if status not in TRACKING_STATUSES:
-        raise ApiError(422, "bad_status", f"tracking status is one of {', '.join(TRACKING_STATUSES)}")
+    msg = parse_signed(carrier, body, signature, TrackingCallback)
+    waybill, status = msg.waybill, msg.status
     shipment = session.execute(select(Shipment).where(Shipment.waybill == waybill).with_for_update()
                                ).scalar_one_or_none()
     if shipment is None:

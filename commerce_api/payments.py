@@ -14,18 +14,33 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from commerce_api import orders
+from commerce_api.callbacks import parse_signed
 from commerce_api.clock import utcnow
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Customer, Order, Payment, Refund, StoredValueEntry
 
 PROVIDERS = ("wechat_pay", "alipay")
 METHODS = (*PROVIDERS, "stored_value")
+
+
+CallbackId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class PaymentCallback(BaseModel):
+    """What a provider says of a payment: ids are strings, the amount an integer in minor units."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")  # providers add fields of their own
+    payment_id: CallbackId
+    txn_id: CallbackId
+    amount: int = Field(ge=0, le=10**12)
+    status: Literal["SUCCESS", "FAILED"]
 
 
 class ProviderAdapter(Protocol):
@@ -112,13 +127,8 @@ class Payments:
         adapter = self.providers.get(provider)
         if adapter is None:
             raise not_found("payment provider", provider)
-        if not adapter.verify(body, signature):
-            raise ApiError(401, "bad_signature", "callback signature does not verify")
-        try:
-            msg = json.loads(body)
-            payment_id, txn_id, amount, status = msg["payment_id"], str(msg["txn_id"]), int(msg["amount"]), msg["status"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ApiError(422, "bad_callback", f"callback body is not understood: {exc}") from exc
+        msg = parse_signed(adapter, body, signature, PaymentCallback)
+        payment_id, txn_id, amount, status = msg.payment_id, msg.txn_id, msg.amount, msg.status
         payment = session.execute(select(Payment).where(Payment.id == payment_id, Payment.provider == provider)
                                   .with_for_update()).scalar_one_or_none()
         if payment is None:

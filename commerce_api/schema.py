@@ -218,6 +218,8 @@ class Cart(Base):
     channel: Mapped[str] = mapped_column(String(32))
     checked_out_order_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime]
+    # the store whose staff opened it (a till cart); none for a shopper's online cart
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", name="fk_carts_store_id"), index=True)
 
 
 class CartLine(Base):

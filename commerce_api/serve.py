@@ -10,6 +10,11 @@ the tail latency: checkout p99 went 109 ms at 23/27, 124 ms at 21/29, 253 ms at 
 parent accepts, passes the socket to the least-loaded worker over a Unix socket (``SCM_RIGHTS``),
 and the worker serves it with uvicorn's own HTTP protocol, exactly as if it had accepted it.
 
+The parent is also the workers' supervisor: a worker that dies (out of memory, a crash in a C
+extension, a stray ``kill``) costs only the connections it held; the parent starts another in its
+place at once and hands new connections to the living meanwhile. (Why not gunicorn's arbiter with
+uvicorn workers: its workers share one listening socket, the uneven spread measured above.)
+
     python -m commerce_api.serve --port 8000 --workers 2
 """
 
@@ -95,55 +100,114 @@ class _HandedServer(uvicorn.Server):
             self.closed[self.slot] += 1
 
 
+BOOT_FAILED = 3  # a worker's exit code when the app failed to start: respawning would only repeat it
+
+
 def _worker(channel: socket.socket, closed, slot: int, log_level: str) -> None:
-    _HandedServer(_config(log_level), channel, closed, slot).run()
+    server = _HandedServer(_config(log_level), channel, closed, slot)
+    try:
+        server.run()
+    finally:
+        if not server.started:  # the app could not start (e.g. no database): tell the supervisor
+            sys.exit(BOOT_FAILED)
 
 
-def _hand_out(listener: socket.socket, channels: list[socket.socket], closed, procs) -> None:
-    """Accept until stopped, each connection to the worker holding the fewest (ties: the first): sent
-    to it (counted here) less ended (counted by the worker; each count has one writer, so no update
-    is lost)."""
-    sent = [0] * len(channels)
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
-    while True:
-        if not selector.select(timeout=1.0):
-            if not all(p.is_alive() for p in procs):
-                return  # a worker died: stop the others, report it
-            continue
-        try:
-            conn, _ = listener.accept()
-        except BlockingIOError:  # another accept took it meanwhile
-            continue
-        with conn:
-            slot = min(range(len(channels)), key=lambda i: sent[i] - closed[i])
-            sent[slot] += 1
+class _Workers:
+    """The worker processes, each with the parent's end of its channel and its connection counts;
+    a worker that dies is replaced in its slot (like gunicorn's arbiter): only the connections it
+    held are lost, the others keep serving meanwhile."""
+
+    def __init__(self, count: int, log_level: str) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.closed = self.ctx.Array("q", count, lock=False)  # connections ended, per slot (written by the worker)
+        self.sent = [0] * count  # connections handed to each slot (written here)
+        self.log_level = log_level
+        self.procs: list = [None] * count
+        self.channels: list[socket.socket | None] = [None] * count
+        self.replaced = 0
+        for slot in range(count):
+            self.start(slot)
+
+    def start(self, slot: int) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sent[slot] = self.closed[slot] = 0
+        proc = self.ctx.Process(target=_worker, args=(theirs, self.closed, slot, self.log_level), daemon=True)
+        proc.start()
+        theirs.close()
+        self.procs[slot], self.channels[slot] = proc, ours
+
+    def replace(self, slot: int) -> None:
+        """Start a new worker in the slot of one that died (after reaping it)."""
+        proc = self.procs[slot]
+        proc.join()
+        if proc.exitcode == BOOT_FAILED:
+            raise SystemExit(f"a worker could not start the API (exit {BOOT_FAILED}); see the error above")
+        print(f"smartmall api: worker {proc.pid} exited with {proc.exitcode}; starting a new one",
+              file=sys.stderr, flush=True)
+        self.channels[slot].close()
+        self.replaced += 1
+        self.start(slot)
+
+    def hand(self, conn: socket.socket) -> int:
+        """Send ``conn`` to the worker holding the fewest (ties: the first); returns its slot. A worker
+        found dead on the way is replaced and the connection goes to the next one (or its successor)."""
+        for _ in range(len(self.procs) + 1):
+            slot = min(range(len(self.procs)), key=lambda i: self.sent[i] - self.closed[i])
             try:
-                socket.send_fds(channels[slot], [b"c"], [conn.fileno()])
-            except OSError:  # that worker is gone: stop the others, report it
-                return
+                socket.send_fds(self.channels[slot], [b"c"], [conn.fileno()])
+            except OSError:  # that worker is gone (its sentinel has not been read yet)
+                self.replace(slot)
+                continue
+            self.sent[slot] += 1
+            return slot
+        raise SystemExit("no worker takes connections")
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()  # uvicorn shuts down gracefully on SIGTERM
+        for p in self.procs:
+            p.join()
+        for ours in self.channels:
+            ours.close()
+
+
+def _hand_out(listener: socket.socket, workers: _Workers) -> None:
+    """Accept until stopped, handing each connection to a worker; replace a worker when it dies (its
+    process sentinel becomes readable)."""
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, None)
+    watched: set = set()
+    while True:
+        for proc in workers.procs:  # (re)started workers
+            if proc not in watched:
+                selector.register(proc.sentinel, selectors.EVENT_READ, proc)
+                watched.add(proc)
+        for key, _ in selector.select(timeout=1.0):
+            if key.data is not None:  # a worker died
+                selector.unregister(key.fileobj)
+                watched.discard(key.data)
+                if key.data in workers.procs:  # not replaced already by ``hand``
+                    workers.replace(workers.procs.index(key.data))
+                continue
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:  # another accept took it meanwhile
+                continue
+            with conn:
+                workers.hand(conn)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning") -> None:
-    """Serve the API until interrupted: ``workers`` processes, connections handed out by this one. The
-    schema must be migrated first (``smartmall api serve`` does it), or every worker would try at once."""
+    """Serve the API until SIGTERM or SIGINT: ``workers`` processes, connections handed out by this
+    one, a dead worker replaced at once. The schema must be migrated first (``smartmall api serve``
+    does it), or every worker would try at once."""
     if workers < 1:
         raise ValueError("workers must be >= 1")
     if port == 0:
         raise ValueError("give a port: clients need to know it")
     listener = listening_socket(host, port)
-    if workers == 1:
-        uvicorn.Server(_config(log_level)).run(sockets=[listener])
-        return
-    ctx = multiprocessing.get_context("spawn")
-    closed = ctx.Array("q", workers, lock=False)  # connections ended, per worker
-    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(workers)]
-    procs = [ctx.Process(target=_worker, args=(theirs, closed, slot, log_level), daemon=True)
-             for slot, (_, theirs) in enumerate(pairs)]
-    for p in procs:
-        p.start()
-    for _, theirs in pairs:
-        theirs.close()
+    pool = _Workers(workers, log_level)
 
     def stop(signum: int, _frame: object) -> None:
         raise _Stop
@@ -152,23 +216,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level
     signal.signal(signal.SIGINT, stop)
     listener.setblocking(False)
     try:
-        _hand_out(listener, [ours for ours, _ in pairs], closed, procs)
+        _hand_out(listener, pool)
     except _Stop:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         listener.close()
-        for p in procs:
-            if p.is_alive():
-                p.terminate()  # uvicorn shuts down gracefully on SIGTERM
-        for p in procs:
-            p.join()
-        for ours, _ in pairs:
-            ours.close()
-    failed = [p.exitcode for p in procs if p.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        raise SystemExit(f"a worker exited with {failed[0]}")
+        pool.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -170,8 +170,11 @@ def seed_commerce_api(settings: Settings) -> None:
     """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database."""
     from commerce_api.app import build_services
     from commerce_api.seed import seed_from_warehouse
-    from commerce_api.settings import ApiSettings
+    from commerce_api.settings import ApiSettings, init_secrets
 
+    path, new = init_secrets()  # a demo install signs its simulated payment callbacks with its own
+    if new:
+        _say(f"Generated the commerce API's signing secrets into {path} (readable by you only).")
     api = ApiSettings()
     counts = seed_from_warehouse(build_services(api).sessions, settings.warehouse)
     _say(f"\nCommerce API database ({api.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))

@@ -3,6 +3,7 @@ SQLite, the embedded default), the app over it, API keys per role and a small re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -192,6 +193,21 @@ def pg_world(pg_url, tmp_path) -> Iterator[World]:
     yield w
     w.client.close()
     w.services.sessions.kw["bind"].dispose()
+
+
+@contextlib.contextmanager
+def world_on_own_database(admin_url: str, tmp: Path, prefix: str) -> Iterator[World]:
+    """A world on a database of its own (copied from the template), for a module's worth of tests."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _pg(admin_url) as con:
+        con.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    w = make_world(make_url(admin_url).set(database=name).render_as_string(hide_password=False), tmp)
+    try:
+        yield w
+    finally:
+        w.client.close()
+        w.services.sessions.kw["bind"].dispose()
+        drop_database(admin_url, name)
 
 
 def _free_port() -> int:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import pytest
 
+from commerce_api.settings import SECRET_VARS
 from data.synthetic.generate import generate
 from tests.helpers import run_cli
 
 pytest_plugins = ["tests.commerce_fixtures"]
+
+# the commerce API refuses to start without signing secrets: this run's own (servers it starts inherit them)
+for _var in SECRET_VARS.values():
+    os.environ.setdefault(_var, secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session")

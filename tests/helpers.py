@@ -13,9 +13,11 @@ REPO = Path(__file__).resolve().parent.parent
 ONLINE_RETAIL = REPO / "data" / "samples" / "online_retail" / "online_retail_uci.parquet"
 
 
-def run_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the ``smartmall`` command in a fresh process with ``SMARTMALL_HOME=home``."""
-    env = {**os.environ, "SMARTMALL_HOME": str(home)}
+def run_cli(home: Path, *args: str, check: bool = True, unset: tuple[str, ...] = (),
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the ``smartmall`` command in a fresh process with ``SMARTMALL_HOME=home``, without the
+    environment variables ``unset`` and with those in ``env``."""
+    env = {k: v for k, v in os.environ.items() if k not in unset} | (env or {}) | {"SMARTMALL_HOME": str(home)}
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:

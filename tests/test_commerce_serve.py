@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import httpx
 import pytest
 
 from commerce_api.app import build_services
+from commerce_api.auth import create_key
+from commerce_api.db import transaction
 from commerce_api.serve import listening_socket, serve
 from commerce_api.settings import ApiSettings
 from tests.commerce_fixtures import _free_port
@@ -43,8 +46,8 @@ def _established_per_process(port: int, pids: set[int]) -> dict[int, int]:
     return out
 
 
-def _start(tmp_path: Path, workers: int) -> tuple[subprocess.Popen, int]:
-    url = f"sqlite:///{tmp_path / 'commerce.db'}"
+def _start(tmp_path: Path, workers: int, url: str | None = None) -> tuple[subprocess.Popen, int]:
+    url = url or f"sqlite:///{tmp_path / 'commerce.db'}"
     build_services(ApiSettings(database_url=url)).sessions.kw["bind"].dispose()  # migrate once, as the CLI does
     port = _free_port()
     env = {**os.environ, "COMMERCE_DATABASE_URL": url, "SMARTMALL_HOME": str(tmp_path)}
@@ -91,16 +94,80 @@ def test_two_workers_share_keep_alive_connections_evenly_and_stop_together(tmp_p
     assert not _worker_pids(proc.pid)
 
 
-def test_serve_stops_and_fails_when_a_worker_dies(tmp_path):
-    proc, port = _start(tmp_path, 2)
+def _admin_key(url: str) -> str:
+    svc = build_services(ApiSettings(database_url=url))
+    with transaction(svc.sessions) as s:
+        key = create_key(s, "admin", name="kill test")
+    svc.sessions.kw["bind"].dispose()
+    return key
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving_under_load(tmp_path, pg_url):
+    """SIGKILL of one of two workers while 8 clients read from PostgreSQL: the API keeps answering,
+    a new worker takes the dead one's place within a second, only requests in flight on it fail."""
+    proc, port = _start(tmp_path, 2, pg_url)
+    key = _admin_key(pg_url)
+    outcomes: list[tuple[float, bool]] = []  # (time, succeeded)
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
+                          timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    ok = c.get("/products").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                outcomes.append((time.monotonic(), ok))
+
     try:
-        workers = _worker_pids(proc.pid)
-        os.kill(min(workers), signal.SIGKILL)
-        assert proc.wait(timeout=30) != 0
-        assert not _worker_pids(proc.pid)
+        before = _worker_pids(proc.pid)
+        assert len(before) == 2
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        victim = min(before)
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        replaced_after = None
+        while time.monotonic() - killed_at < 10:
+            now = _worker_pids(proc.pid)
+            if len(now) == 2 and victim not in now:
+                replaced_after = time.monotonic() - killed_at
+                break
+            time.sleep(0.05)
+        time.sleep(3.0)  # the new worker starts and takes its share
+        held = _established_per_process(port, _worker_pids(proc.pid))  # clients that lost theirs reconnected
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        assert proc.poll() is None, "the serve process stopped"
+        print(f"replaced after {replaced_after:.2f}s; {len(outcomes)} requests, "
+              f"{len(outcomes) - sum(ok for _, ok in outcomes)} failed; connections per worker then {held}")
+        assert replaced_after is not None and replaced_after < 1.0, replaced_after
+        during = [ok for at, ok in outcomes if killed_at <= at < killed_at + 1.0]
+        after = [ok for at, ok in outcomes if at >= killed_at + 1.0]
+        failed = len(outcomes) - sum(ok for _, ok in outcomes)
+        assert failed <= 8, failed  # at most the requests in flight on the dead worker (one per client)
+        assert sum(during) > 20, "the living worker did not keep serving"
+        assert len(after) > 100 and all(after)
+        assert len(held) == 2 and min(held.values()) >= 2, held  # the new worker serves its share
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop.set()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert not _worker_pids(proc.pid)
+
+
+def test_a_worker_that_cannot_start_stops_serve_with_the_reason(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "COMMERCE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+           "SMARTMALL_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "commerce_api.serve", "--port", str(port), "--workers", "2"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "could not start" in proc.stderr
 
 
 def test_serve_refuses_port_zero_and_no_workers():

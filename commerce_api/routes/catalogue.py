@@ -46,7 +46,7 @@ class ProductIn(Strict):
     brand: Text200 | None = None
     supplier_id: Ident | None = None
     listed: bool = True
-    presale_ship_after: date | None = None
+    presale_ship_after: date | None = Field(None, strict=False)
     presale_deposit_pct: int | None = Field(None, ge=1, le=100)
     skus: list[SkuIn] = Field(min_length=1, max_length=200)
 
@@ -66,8 +66,8 @@ class SkuPatch(Strict):
 
 
 class WindowIn(Strict):
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: datetime = Field(strict=False)
+    ends_at: datetime = Field(strict=False)
 
     @model_validator(mode="after")
     def _window(self):

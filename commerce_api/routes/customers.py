@@ -29,7 +29,7 @@ class CustomerIn(Strict):
     region: Ident | None = None
     home_store_id: Ident | None = None
     tier: Literal["member", "silver", "gold", "diamond"] = "member"
-    birthday: date | None = None
+    birthday: date | None = Field(None, strict=False)
 
 
 class TopUpIn(Strict):
@@ -93,8 +93,8 @@ def top_up(customer_id: Ident, body: TopUpIn, who: Caller, svc: Svc) -> dict:
 
 @router.get("/customers/{customer_id}/stored-value")
 def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> dict:
-    """Balance and the card's ledger, newest first."""
-    who.check_customer(customer_id)
+    """Balance and the card's ledger, newest first: the member's own, or the tills' and back office's."""
+    who.require("shopper", "store_staff", "service").check_customer(customer_id)
     with svc.reads() as s:
         c = s.get(Customer, customer_id)
         if c is None:

@@ -15,15 +15,16 @@ from commerce_api.clock import as_utc
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
-from commerce_api.payments import PROVIDERS, payment_dict
-from commerce_api.routes.orders import list_orders
+from commerce_api.openapi import raw_json_body
+from commerce_api.payments import PROVIDERS, PaymentCallback, payment_dict
+from commerce_api.routes.orders import check_order_access, list_orders
 from commerce_api.schema import Order, Payment, Shipment, StockMovement
 
 router = APIRouter(tags=["integrations"])
 Signature = Annotated[str, Header(alias="X-Signature", max_length=256)]
 
 
-@router.post("/payments/callbacks/{provider}")
+@router.post("/payments/callbacks/{provider}", openapi_extra=raw_json_body(PaymentCallback))
 async def payment_callback(provider: Literal["wechat_pay", "alipay"], request: Request, x_signature: Signature,
                            ) -> dict:
     """Called by WeChat Pay / Alipay when a payment settles. The body is verified against
@@ -34,7 +35,7 @@ async def payment_callback(provider: Literal["wechat_pay", "alipay"], request: R
         return svc.payments.on_callback(s, provider, raw, x_signature)
 
 
-@router.post("/logistics/callbacks/{carrier}")
+@router.post("/logistics/callbacks/{carrier}", openapi_extra=raw_json_body(logistics.TrackingCallback))
 async def carrier_callback(carrier: Ident, request: Request, x_signature: Signature) -> dict:
     """Tracking status from a carrier (signed). Delivered on every shipment completes the order."""
     svc = request.app.state.services
@@ -65,7 +66,7 @@ def simulate_payment(payment_id: Ident, body: SimulatedPaymentIn, who: Caller, s
 
 
 class SimulatedTrackingIn(Strict):
-    status: Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "exception"]
+    status: logistics.TrackingStatus
 
 
 @router.post("/simulator/shipments/{waybill}")
@@ -83,7 +84,7 @@ def intake_events(who: Caller, svc: Svc, batch: Annotated[Any, Body(
     """Validate a batch of tracking events; good ones land for the pipelines, bad ones are listed with
     their index and reasons (nothing is dropped silently)."""
     who.require("shopper", "service")
-    return events.intake(svc.settings.landing, batch)
+    return events.intake(svc.settings.landing, batch, member=who.customer_id if who.role == "shopper" else None)
 
 
 @router.get("/exports/orders")
@@ -121,9 +122,7 @@ def get_shipment(waybill: Ident, who: Caller, svc: Svc) -> dict:
         sh = s.execute(select(Shipment).where(Shipment.waybill == waybill)).scalar_one_or_none()
         if sh is None:
             raise not_found("waybill", waybill)
-        order = s.get(Order, sh.order_id)
-        if who.role == "shopper":
-            who.check_customer(order.customer_id)
+        check_order_access(s, who, s.get(Order, sh.order_id))
         return {"waybill": sh.waybill, "order_id": sh.order_id, "status": sh.status, "carrier": sh.carrier,
                 "tracking_status": sh.tracking_status, "updated_at": sh.updated_at.isoformat()}
 

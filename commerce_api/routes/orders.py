@@ -32,7 +32,7 @@ from commerce_api.deps import (
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import payment_dict
 from commerce_api.routes.catalogue import Channel
-from commerce_api.schema import Cart, CartLine, Order, Payment, ReturnRequest, Sku
+from commerce_api.schema import Cart, CartLine, Location, Order, Payment, ReturnRequest, Sku
 
 router = APIRouter(tags=["orders"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
@@ -56,6 +56,7 @@ class OrderIn(Strict):
 class CartIn(Strict):
     channel: Channel
     customer_id: Ident | None = None
+    store_id: Ident | None = Field(None, description="the store of a till cart (store staff: their own, the default)")
 
 
 class CartLineIn(Strict):
@@ -114,7 +115,8 @@ def order_dict(session: Session, o: Order, lines: list | None = None, shipments:
     }
 
 
-def _check_order_access(session: Session, who: Principal, o: Order) -> None:
+def check_order_access(session: Session, who: Principal, o: Order) -> None:
+    """The member, the store it was placed at or ships from, and the back office; 403 for the rest."""
     if who.role == "shopper":
         who.check_customer(o.customer_id)
     elif who.role == "store_staff":
@@ -126,7 +128,7 @@ def _check_order_access(session: Session, who: Principal, o: Order) -> None:
 
 def _load(session: Session, who: Principal, order_id: str, lock: bool = True) -> Order:
     o = orders.get_order(session, order_id, lock=lock)
-    _check_order_access(session, who, o)
+    check_order_access(session, who, o)
     return o
 
 
@@ -314,7 +316,8 @@ def decide_return(request_id: Annotated[int, Path(ge=1, le=2**62)], body: Decisi
 # ---------------------------------------------------------------------------------------- carts
 def cart_dict(session: Session, c: Cart) -> dict:
     lines = session.execute(select(CartLine).where(CartLine.cart_id == c.id).order_by(CartLine.sku)).scalars()
-    return {"id": c.id, "customer_id": c.customer_id, "channel": c.channel, "order_id": c.checked_out_order_id,
+    return {"id": c.id, "customer_id": c.customer_id, "channel": c.channel, "store_id": c.store_id,
+            "order_id": c.checked_out_order_id,
             "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines]}
 
 
@@ -324,6 +327,9 @@ def _cart(session: Session, who: Principal, cart_id: str, lock: bool = False) ->
         raise not_found("cart", cart_id)
     if who.role == "shopper":
         who.check_customer(cart.customer_id)
+    elif who.role == "store_staff":
+        if cart.store_id != who.store_id:
+            raise ApiError(403, "forbidden", f"cart {cart_id} is not one of store {who.store_id}'s")
     elif who.role == "marketer":
         raise ApiError(403, "forbidden", "marketers do not act on carts")
     return cart
@@ -331,12 +337,20 @@ def _cart(session: Session, who: Principal, cart_id: str, lock: bool = False) ->
 
 @router.post("/carts", status_code=201)
 def create_cart(body: CartIn, who: Caller, svc: Svc) -> dict:
+    """A cart: a shopper's own online cart, or a till cart of a store (staff: their store's)."""
     who.require("shopper", "store_staff", "service")
     customer_id = who.customer_id if who.role == "shopper" else body.customer_id
-    if who.role == "shopper" and body.customer_id not in (None, who.customer_id):
-        raise ApiError(403, "forbidden", "a shopper's cart is their own")
+    store_id = who.store_id if who.role == "store_staff" and body.store_id is None else body.store_id
+    if who.role == "shopper" and (body.customer_id not in (None, who.customer_id) or body.store_id is not None):
+        raise ApiError(403, "forbidden", "a shopper's cart is their own online cart")
+    who.check_store(store_id)
     with transaction(svc.sessions) as s:
-        cart = Cart(id=str(uuid.uuid4()), customer_id=customer_id, channel=body.channel, updated_at=utcnow())
+        if store_id is not None:
+            location = s.get(Location, store_id)
+            if location is None or location.kind != "store":
+                raise not_found("store", store_id)
+        cart = Cart(id=str(uuid.uuid4()), customer_id=customer_id, channel=body.channel, store_id=store_id,
+                    updated_at=utcnow())
         s.add(cart)
         s.flush()
         return cart_dict(s, cart)
@@ -381,7 +395,7 @@ def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotenc
         lines = tuple(orders.LineIn(ln.sku, ln.quantity) for ln in s.execute(
             select(CartLine).where(CartLine.cart_id == cart_id).order_by(CartLine.sku)).scalars())
     req = orders.OrderIn(channel=cart.channel, fulfillment=body.fulfillment, customer_id=cart.customer_id,
-                         store_id=body.store_id, delivery_region=body.delivery_region, lines=lines)
+                         store_id=body.store_id or cart.store_id, delivery_region=body.delivery_region, lines=lines)
 
     def mark(session: Session, order: Order) -> None:
         locked = session.get(Cart, cart_id, with_for_update=True)
