@@ -40,6 +40,8 @@ case "${1:-}" in
   test) setup; shift
     # the commerce API's tests run against a real PostgreSQL server (installed/started if needed)
     COMMERCE_TEST_PG_URL=${COMMERCE_TEST_PG_URL:-$(scripts/postgres.sh)}; export COMMERCE_TEST_PG_URL
+    # the dashboards' browser test drives Debian's chromium (installed if needed)
+    scripts/chromium.sh >/dev/null
     "$VENV/bin/ruff" check . && "$VENV/bin/lint-imports" --no-cache && "$VENV/bin/pytest" "$@" ;;
   bench) setup; shift; "$VENV/bin/python" bench/pipeline.py "$@" ;;
   *) echo "usage: ./run.sh {demo|test|setup|bench}" >&2; exit 2 ;;

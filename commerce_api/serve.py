@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import selectors
 import signal
@@ -75,6 +76,7 @@ class _HandedServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         self.channel.setblocking(False)
         loop.add_reader(self.channel.fileno(), self._take, loop)
+        self.channel.send(READY)  # the supervisor hands connections only to workers that have started
 
     def _protocol(self) -> asyncio.Protocol:
         # what uvicorn's own listener builds for each connection it accepts
@@ -101,6 +103,7 @@ class _HandedServer(uvicorn.Server):
 
 
 BOOT_FAILED = 3  # a worker's exit code when the app failed to start: respawning would only repeat it
+READY = b"r"  # what a worker sends its supervisor once it serves
 
 
 def _worker(channel: socket.socket, closed, slot: int, log_level: str) -> None:
@@ -121,6 +124,8 @@ class _Workers:
         self.ctx = multiprocessing.get_context("spawn")
         self.closed = self.ctx.Array("q", count, lock=False)  # connections ended, per slot (written by the worker)
         self.sent = [0] * count  # connections handed to each slot (written here)
+        self.ready = [False] * count  # has the slot's worker started (a new one takes a second or more)
+        self.selector: selectors.BaseSelector | None = None  # the hand-out loop's, once it runs
         self.log_level = log_level
         self.procs: list = [None] * count
         self.channels: list[socket.socket | None] = [None] * count
@@ -131,6 +136,7 @@ class _Workers:
     def start(self, slot: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sent[slot] = self.closed[slot] = 0
+        self.ready[slot] = False
         proc = self.ctx.Process(target=_worker, args=(theirs, self.closed, slot, self.log_level), daemon=True)
         proc.start()
         theirs.close()
@@ -144,15 +150,30 @@ class _Workers:
             raise SystemExit(f"a worker could not start the API (exit {BOOT_FAILED}); see the error above")
         print(f"smartmall api: worker {proc.pid} exited with {proc.exitcode}; starting a new one",
               file=sys.stderr, flush=True)
+        if self.selector is not None:  # stop listening on the dead worker's channel before closing it
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.channels[slot])
         self.channels[slot].close()
         self.replaced += 1
         self.start(slot)
 
+    def heard(self, slot: int) -> None:
+        """The slot's worker wrote to its channel: it has started."""
+        try:
+            if self.channels[slot].recv(16):
+                self.ready[slot] = True
+                print(f"smartmall api: worker {self.procs[slot].pid} serving ({sum(self.ready)} of {len(self.ready)})",
+                      file=sys.stderr, flush=True)
+        except OSError:  # it died meanwhile: its sentinel says so
+            pass
+
     def hand(self, conn: socket.socket) -> int:
-        """Send ``conn`` to the worker holding the fewest (ties: the first); returns its slot. A worker
-        found dead on the way is replaced and the connection goes to the next one (or its successor)."""
+        """Send ``conn`` to the started worker holding the fewest (ties: the first; while none has
+        started, any: the connection waits in its channel); returns its slot. A worker found dead on
+        the way is replaced and the connection goes to the next one (or its successor)."""
         for _ in range(len(self.procs) + 1):
-            slot = min(range(len(self.procs)), key=lambda i: self.sent[i] - self.closed[i])
+            slots = [i for i in range(len(self.procs)) if self.ready[i]] or range(len(self.procs))
+            slot = min(slots, key=lambda i: self.sent[i] - self.closed[i])
             try:
                 socket.send_fds(self.channels[slot], [b"c"], [conn.fileno()])
             except OSError:  # that worker is gone (its sentinel has not been read yet)
@@ -177,13 +198,19 @@ def _hand_out(listener: socket.socket, workers: _Workers) -> None:
     process sentinel becomes readable)."""
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, None)
+    workers.selector = selector
     watched: set = set()
     while True:
-        for proc in workers.procs:  # (re)started workers
+        for slot, proc in enumerate(workers.procs):  # (re)started workers: their end and their channel
             if proc not in watched:
                 selector.register(proc.sentinel, selectors.EVENT_READ, proc)
+                selector.register(workers.channels[slot], selectors.EVENT_READ, slot)
                 watched.add(proc)
         for key, _ in selector.select(timeout=1.0):
+            if isinstance(key.data, int):  # a worker says it has started (or its end closed)
+                selector.unregister(key.fileobj)  # one byte is all a worker ever says
+                workers.heard(key.data)
+                continue
             if key.data is not None:  # a worker died
                 selector.unregister(key.fileobj)
                 watched.discard(key.data)

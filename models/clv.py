@@ -100,8 +100,13 @@ def expected_purchases(params: BetaGeoParams, horizon: float, frequency, recency
     x, t_x, t = _check_rft(frequency, recency, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     z = horizon / (alpha + t + horizon)
-    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    first = (a + b + x - 1) / (a - 1) * (1 - ((alpha + t) / (alpha + t + horizon)) ** (r + x) * hyp)
+    with np.errstate(all="ignore"):
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+        first = (a + b + x - 1) / (a - 1) * (1 - ((alpha + t) / (alpha + t + horizon)) ** (r + x) * hyp)
+    # A fit may drive a and b to huge values (dropout all but impossible): then 2F1 overflows, and
+    # the model is the NBD without dropout, whose expectation is the posterior rate times the horizon.
+    no_dropout = horizon * (r + x) / (alpha + t)
+    first = np.where(np.isfinite(first), first, no_dropout)
     return first * probability_alive(params, x, t_x, t)
 
 

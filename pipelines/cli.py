@@ -261,6 +261,7 @@ def print_status(settings: Settings) -> None:
 def _where_to_look(settings: Settings) -> None:
     _say(
         "\nWhere to look next:\n"
+        "  dashboards:          smartmall dashboards   (then open http://127.0.0.1:8501)\n"
         f"  warehouse (DuckDB):  {settings.warehouse}\n"
         "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
         "  quarantined records: smartmall quarantine\n"
@@ -330,6 +331,27 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
     cmd = [dagster, "dev", "-m", "pipelines.definitions", "--host", args.host, "--port", str(args.port)]
     _say("Starting: " + " ".join(cmd))
     os.execv(cmd[0], cmd)
+
+
+def dashboards_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run`` command line of the dashboards and the environment that tells them
+    where the marts snapshot and the saved segments are."""
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer"]
+    env = {**os.environ, "SMARTMALL_MARTS_SNAPSHOT": str(settings.marts_snapshot),
+           "SMARTMALL_SEGMENTS_DIR": str(settings.segments), "SMARTMALL_REGISTRY_DIR": str(settings.registry)}
+    return cmd, env
+
+
+def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> None:
+    cmd, env = dashboards_command(settings, args.host, args.port)
+    if not settings.marts_snapshot.exists():
+        _say(f"Note: no marts snapshot at {settings.marts_snapshot} yet; the pages will say so until "
+             "'smartmall demo' or 'smartmall run' has published one.")
+    _say(f"smartmall dashboards on http://{args.host}:{args.port}  (Ctrl-C stops them)")
+    os.execve(cmd[0], cmd, env)
 
 
 def cmd_landing(args: argparse.Namespace, settings: Settings) -> None:
@@ -412,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     api_cli.add_commands(p)
     p.set_defaults(func=cmd_api)
 
+    p = sub.add_parser("dashboards", help="start the analysts' and marketers' dashboards (Streamlit)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_dashboards)
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)

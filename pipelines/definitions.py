@@ -27,6 +27,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from pipelines.assets.demand import build_demand_assets, build_replenishment_assets
     from pipelines.assets.raw import build_raw_assets
     from pipelines.assets.recommend import build_coupon_assets, build_recommendation_assets
+    from pipelines.assets.serving import build_snapshot_asset
     from pipelines.sensors import build_landing_sensor
 
     daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.first_feed_day())
@@ -47,11 +48,12 @@ def build_defs(settings: Settings) -> dg.Definitions:
             tags={"dagster/asset_partition_range_start": yesterday, "dagster/asset_partition_range_end": yesterday},
         )
 
+    assets = [*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
+              basket_rules, build_demand_assets(settings), build_replenishment_assets(settings),
+              build_recommendation_assets(settings), build_coupon_assets(settings)]
+    marts = sorted({key for a in assets for key in a.keys if key.path[0] == "marts"}, key=lambda k: k.path)
     return dg.Definitions(
-        assets=[*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
-                basket_rules, build_demand_assets(settings),
-                build_replenishment_assets(settings), build_recommendation_assets(settings),
-                build_coupon_assets(settings)],
+        assets=[*assets, build_snapshot_asset(settings, marts)],
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],

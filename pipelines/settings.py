@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.marts_snapshot import SNAPSHOT_NAME
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 DEFAULT_START_DATE = "2024-01-01"
@@ -82,6 +84,16 @@ class Settings:
     def warehouse(self) -> Path:
         """The embedded DuckDB warehouse file."""
         return self.home / "warehouse" / "smartmall.duckdb"
+
+    @property
+    def marts_snapshot(self) -> Path:
+        """The read-only copy of the marts the dashboards read (``serving.marts_snapshot``)."""
+        return self.home / "serving" / SNAPSHOT_NAME
+
+    @property
+    def segments(self) -> Path:
+        """Saved member segments (``serving.segments``): the marketers' hand-off to campaigns."""
+        return self.home / "segments"
 
     @property
     def registry(self) -> Path:

@@ -122,3 +122,20 @@ def test_registry_keeps_the_last_good_version(tmp_path):
     current = reg.current("churn")
     assert current.version == "v0001" and current.load() == {"w": 1}
     assert [v.card["checks_passed"] for v in reg.versions("churn")] == [True, False]
+
+
+def test_expected_purchases_stay_finite_when_the_fit_makes_dropout_all_but_impossible():
+    """A BG/NBD fit on few repeat buyers drove a and b to 4e14 and 5e17 (seen on the demo data):
+    2F1 overflowed and 73 of 477 members got a NaN CLV. The expectation is then the NBD's."""
+    from models.clv import BetaGeoParams, expected_purchases
+
+    degenerate = BetaGeoParams(r=1.438, alpha=9.742, a=4.07e14, b=5.08e17)
+    x, t_x, t = np.array([0.0, 1.0, 4.0]), np.array([0.0, 2.0, 12.0]), np.array([5.0, 5.0, 21.0])
+    by_horizon = [expected_purchases(degenerate, h, x, t_x, t) for h in (90, 180, 365)]
+    assert all(np.isfinite(e).all() for e in by_horizon)
+    assert (by_horizon[0] < by_horizon[1]).all() and (by_horizon[1] < by_horizon[2]).all()
+    nbd = 365 * (1.438 + x) / (9.742 + t)  # no dropout: posterior purchase rate x horizon
+    np.testing.assert_allclose(by_horizon[2], nbd, rtol=0.01)
+    # and where 2F1 is finite the closed form is used unchanged: close to the limit, below it (some dropout)
+    nearly = expected_purchases(BetaGeoParams(r=1.438, alpha=9.742, a=4e6, b=5e9), 365, x, t_x, t)
+    assert np.isfinite(nearly).all() and (nearly < nbd).all() and (nearly > 0.95 * nbd).all()

@@ -1,0 +1,63 @@
+"""Forecasts: a series' weekly forecast with its 80 % and 95 % intervals beside what sold before."""
+
+import os
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboards.common import context, guarded
+from dashboards.queries import forecasts
+
+REGISTRY_ENV = "SMARTMALL_REGISTRY_DIR"  # set by ``smartmall dashboards``
+
+
+def render() -> None:
+    src, f = context("forecasts")
+    st.title("Demand forecasts")
+    series = forecasts.series(src, f)
+    if series.is_empty():
+        st.info("No forecasts: they need 12+ weeks of sales.")
+        return
+    labels = [f"{r['sku']} @ {r['location_id']} ({r['model']}, {r['demand_class']})" for r in series.iter_rows(named=True)]
+    chosen = st.selectbox("Series (biggest forecast first; the store filter applies)", range(len(labels)),
+                          format_func=labels.__getitem__, key="forecast_series")
+    row = series.row(chosen, named=True)
+    frame = forecasts.history_and_forecast(src, row["sku"], row["location_id"])
+    actual, ahead = frame.filter(frame["kind"] == "actual"), frame.filter(frame["kind"] == "forecast")
+    fig = go.Figure()
+    for lower, upper, name, opacity in (("lower_95", "upper_95", "95 % interval", 0.15),
+                                        ("lower_80", "upper_80", "80 % interval", 0.3)):
+        fig.add_trace(go.Scatter(x=[*ahead["week_start"], *ahead["week_start"][::-1]],
+                                 y=[*ahead[upper], *ahead[lower][::-1]], fill="toself", name=name,
+                                 opacity=opacity, line={"width": 0}))
+    fig.add_trace(go.Scatter(x=actual["week_start"], y=actual["units"], name="sold", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=ahead["week_start"], y=ahead["units"], name="forecast", mode="lines+markers"))
+    fig.update_layout(title=f"Weekly units: {row['sku']} at {row['location_id']}", xaxis_title="Week",
+                      yaxis_title="Units per week")
+    st.plotly_chart(fig)
+    st.dataframe(ahead.drop("kind"), hide_index=True)
+    _accuracy()
+
+
+def _accuracy() -> None:
+    st.subheader("Backtest accuracy beside the baselines (lower MASE is better)")
+    folder = os.environ.get(REGISTRY_ENV)
+    summary, metrics, coverage = forecasts.backtest(Path(folder)) if folder else ({}, None, None)
+    if not summary:
+        st.info("The model registry is not available here: `smartmall evaluate forecast` prints the same card.")
+        return
+    st.caption(f"Model card {summary['version']}, data {summary['data_window'][0]} to {summary['data_window'][1]}, "
+               f"{summary['horizon_weeks']} weeks ahead: MASE {summary['mase_vs_best_baseline']:.2f}x the best "
+               f"baseline ({summary['best_baseline']}). Model per demand class: "
+               + ", ".join(f"{k} -> {v}" for k, v in (summary["model_per_demand_class"] or {}).items()))
+    st.dataframe(metrics, hide_index=True, column_config={
+        "wape": st.column_config.NumberColumn("WAPE", format="percent"),
+        "bias": st.column_config.NumberColumn("Bias", format="percent")})
+    st.caption("Empirical coverage of the 80 % and 95 % intervals on the backtest, per model and demand class")
+    st.dataframe(coverage, hide_index=True, column_config={
+        "coverage_80": st.column_config.NumberColumn("80 % interval", format="percent"),
+        "coverage_95": st.column_config.NumberColumn("95 % interval", format="percent")})
+
+
+guarded(render)

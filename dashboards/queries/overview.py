@@ -1,0 +1,75 @@
+"""Overview: the headline numbers of a period beside the period before."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from dashboards.filters import Filters
+from dashboards.queries import ORDERS
+from dashboards.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Kpis:
+    gmv: float  # net revenue of the period's sales (returns are not sales), currency units
+    orders: int  # sales orders (returns excluded)
+    aov: float | None  # gmv / orders
+    conversion: float | None  # share of sessions that ended in an order (channel filter only)
+    repurchase: float | None  # share of the period's buying members with 2+ orders in it
+    bopis: float | None  # share of orders picked up in store
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+def kpis(src: Snapshot, f: Filters) -> Kpis:
+    where, params = f.where("order_date")
+    o = src.query(f"""
+        SELECT coalesce(sum(net_revenue), 0)::DOUBLE AS gmv, count(*) AS orders,
+               count(*) FILTER (WHERE fulfillment = 'pickup') AS pickup
+        FROM {ORDERS} WHERE NOT is_return AND {where}""", params).row(0, named=True)
+    members = src.query(f"""
+        SELECT count(*) AS buyers, count(*) FILTER (WHERE n >= 2) AS repeat FROM (
+            SELECT customer_id, count(*) AS n FROM {ORDERS}
+            WHERE NOT is_return AND customer_id IS NOT NULL AND {where} GROUP BY 1)""", params).row(0, named=True)
+    s_where, s_params = f.where("session_date", region=None, store=None)
+    sessions = src.query(f"""SELECT count(*) AS sessions, count(*) FILTER (WHERE converted) AS converted
+                             FROM marts.fct_sessions WHERE {s_where}""", s_params).row(0, named=True)
+    return Kpis(gmv=o["gmv"], orders=o["orders"], aov=_share(o["gmv"], o["orders"]),
+                conversion=_share(sessions["converted"], sessions["sessions"]),
+                repurchase=_share(members["repeat"], members["buyers"]), bopis=_share(o["pickup"], o["orders"]))
+
+
+def inventory(src: Snapshot) -> dict[str, float | None]:
+    """Turnover days and slow-moving share across the network, as of the last stock day."""
+    rows = src.query("SELECT turnover_days, slow_moving_share, as_of FROM marts.inventory_health_summary "
+                     "WHERE level = 'all'")
+    if rows.is_empty():
+        return {"turnover_days": None, "slow_moving_share": None, "as_of": None}
+    return rows.row(0, named=True)
+
+
+def daily(src: Snapshot, f: Filters) -> pl.DataFrame:
+    """Per day of the period: gmv, orders."""
+    where, params = f.where("order_date")
+    return src.query(f"""SELECT order_date AS day, sum(net_revenue)::DOUBLE AS gmv, count(*) AS orders
+                         FROM {ORDERS} WHERE NOT is_return AND {where} GROUP BY 1 ORDER BY 1""", params)
+
+
+def data_range(src: Snapshot) -> tuple:
+    """First and last order day in the marts (the filters' bounds)."""
+    return src.query("SELECT min(order_date) AS first, max(order_date) AS last FROM marts.fct_orders").row(0)
+
+
+def choices(src: Snapshot) -> dict[str, list[str]]:
+    """Values for the shared filters."""
+    return {
+        "channel": src.query("SELECT DISTINCT channel FROM marts.fct_orders WHERE channel IS NOT NULL ORDER BY 1")
+        ["channel"].to_list(),
+        "region": src.query("SELECT DISTINCT region FROM marts.dim_store WHERE location_kind = 'store' ORDER BY 1")
+        ["region"].to_list(),
+        "store": src.query("SELECT DISTINCT store_id FROM marts.fct_orders ORDER BY 1")["store_id"].to_list(),
+    }
