@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashboards.app import PAGES  # noqa: E402
+from dashboards.navigation import PAGES  # noqa: E402
 
 COLD_TARGET, WARM_TARGET = 3.0, 1.0  # seconds per page
 RUNS = 3  # warm renders per page (the median is reported)

@@ -13,20 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboards.navigation import PAGES
+
 HERE = Path(__file__).parent
-PAGES = [  # (file, title, icon)
-    ("pages/overview.py", "Overview", ":material/dashboard:"),
-    ("pages/sales.py", "Sales trends", ":material/trending_up:"),
-    ("pages/weekly.py", "Weekly report", ":material/summarize:"),
-    ("pages/funnel.py", "Funnel and paths", ":material/filter_list:"),
-    ("pages/search.py", "Search", ":material/search:"),
-    ("pages/customers.py", "Customers", ":material/groups:"),
-    ("pages/segments.py", "Segment picker", ":material/filter_alt:"),
-    ("pages/inventory.py", "Inventory", ":material/inventory_2:"),
-    ("pages/forecasts.py", "Forecasts", ":material/query_stats:"),
-    ("pages/basket.py", "Basket", ":material/shopping_basket:"),
-    ("pages/stores.py", "Stores and IoT", ":material/sensors:"),
-]
 
 st.set_page_config(page_title="smartmall", page_icon=":material/storefront:", layout="wide")
 # each page draws the shared filters itself (``common.context``): its widgets are its own

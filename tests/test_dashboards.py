@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.app import PAGES as APP_PAGES
+from dashboards.navigation import PAGES as APP_PAGES
 from serving.marts_snapshot import SNAPSHOT_NAME, publish
 from serving.segments import SegmentRule, SegmentStore
 
@@ -158,11 +158,46 @@ def test_search_and_stores_pages_show_what_the_marts_hold(app_env, snapshot):
     assert _metric(at, "Cold-chain excursions (device-days)") == f"{alerts:,}"
 
 
-def test_forecasts_page_shows_the_backtest_beside_the_baselines(app_env):
+def test_forecasts_page_shows_the_backtest_beside_the_baselines(app_env, snapshot):
     at = _open("pages/forecasts.py")
     metrics = at.dataframe[1].value
     assert {"smartmall_lightgbm", "baseline_naive"} <= set(metrics["model"])
     assert metrics["best_baseline"].sum() == 1
+    at.get("button_group")[0].set_value("category").run()  # the reconciled forecast of a category
+    assert not at.exception
+    categories = {r[0] for r in _sql(snapshot, "SELECT key FROM marts.forecast_hierarchy WHERE level = 'category'")}
+    assert at.selectbox(key="forecast_category").value in categories
+
+
+def test_a_filter_with_no_rows_says_so(app_env, snapshot):
+    pairs = _sql(snapshot, """SELECT c.channel, s.store_id
+                              FROM (SELECT DISTINCT channel FROM marts.fct_orders) c,
+                                   (SELECT DISTINCT store_id FROM marts.fct_orders) s
+                              WHERE NOT EXISTS (SELECT 1 FROM marts.fct_orders o
+                                                WHERE o.channel = c.channel AND o.store_id = s.store_id)
+                              ORDER BY 1, 2 LIMIT 1""")
+    assert pairs, "the demo has a channel a store never sells through (a warehouse at a till)"
+    channel, store = pairs[0]
+    at = _open(channel=channel, store=store)
+    assert _metric(at, "Orders") == "0"
+    assert "No orders in this period" in at.info[0].value
+
+
+def test_a_new_snapshot_shows_on_the_next_run_without_a_restart(snapshot, tmp_path, monkeypatch):
+    published = tmp_path / SNAPSHOT_NAME
+    shutil.copy(snapshot, published)
+    monkeypatch.setenv("SMARTMALL_MARTS_SNAPSHOT", str(published))
+    at = _open()
+    before = _metric(at, "Orders")
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(snapshot.parent.parent / "warehouse" / "smartmall.duckdb", warehouse)
+    writer = duckdb.connect(str(warehouse))
+    writer.execute("DELETE FROM marts.fct_orders WHERE order_date = (SELECT max(order_date) FROM marts.fct_orders)")
+    publish(writer, published)  # what the next `smartmall run` does
+    writer.close()
+    at.run()
+    assert not at.exception
+    assert _metric(at, "Orders") != before
 
 
 def test_no_snapshot_yet_says_what_to_run(tmp_path, monkeypatch):

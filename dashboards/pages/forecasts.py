@@ -15,6 +15,12 @@ REGISTRY_ENV = "SMARTMALL_REGISTRY_DIR"  # set by ``smartmall dashboards``
 def render() -> None:
     src, f = context("forecasts")
     st.title("Demand forecasts")
+    level = st.segmented_control("Level", ["SKU at a location", "category", "region", "all"],
+                                 default="SKU at a location", key="forecast_level") or "SKU at a location"
+    if level != "SKU at a location":
+        _aggregate(src, level)
+        _accuracy()
+        return
     series = forecasts.series(src, f)
     if series.is_empty():
         st.info("No forecasts: they need 12+ weeks of sales.")
@@ -38,6 +44,23 @@ def render() -> None:
     st.plotly_chart(fig)
     st.dataframe(ahead.drop("kind"), hide_index=True)
     _accuracy()
+
+
+def _aggregate(src, level: str) -> None:
+    keys = forecasts.hierarchy_keys(src, level)
+    if not keys:
+        st.info("No forecasts at this level yet.")
+        return
+    key = st.selectbox(level.capitalize(), keys, key=f"forecast_{level}") if len(keys) > 1 else keys[0]
+    frame = forecasts.hierarchy(src, level, key)
+    fig = go.Figure()
+    for kind, name in (("actual", "sold"), ("forecast", "forecast")):
+        part = frame.filter(frame["kind"] == kind)
+        fig.add_trace(go.Scatter(x=part["week_start"], y=part["units"], name=name, mode="lines+markers"))
+    fig.update_layout(title=f"Weekly units: {level} {key}", xaxis_title="Week", yaxis_title="Units per week")
+    st.plotly_chart(fig)
+    st.caption("Above the SKU level the forecast is the sum of the series below it (no interval: the quantiles "
+               "of a sum are not the sum of the quantiles).")
 
 
 def _accuracy() -> None:

@@ -12,7 +12,6 @@ def render() -> None:
     st.title("Overview")
     st.caption(f"{f.describe()}, against the {f.days} days before")
     now, before = overview.kpis(src, f), overview.kpis(src, f.previous())
-    stock = overview.inventory(src)
     row = st.columns(4)
     row[0].metric("GMV", money(now.gmv), change(now.gmv, before.gmv), help="net revenue of sales orders (returns excluded)")
     row[1].metric("Orders", f"{now.orders:,}", change(now.orders, before.orders))
@@ -24,10 +23,14 @@ def render() -> None:
                   help="members who bought in the period and bought 2+ times in it")
     row[1].metric("BOPIS share", percent(now.bopis), points(now.bopis, before.bopis),
                   help="orders bought online and picked up in store")
-    row[2].metric("Inventory turnover", "-" if stock["turnover_days"] is None else f"{stock['turnover_days']:.0f} days",
-                  help=f"average stock / daily sales over 90 days, whole network, as of {stock['as_of']}")
-    row[3].metric("Slow-moving share", percent(stock["slow_moving_share"]),
-                  help="SKU x locations with stock and no sale in 30+ days")
+    turnover, turnover_before = overview.turnover_days(src, f), overview.turnover_days(src, f.previous())
+    row[2].metric("Inventory turnover", "-" if turnover is None else f"{turnover:.0f} days",
+                  change(turnover, turnover_before), delta_color="inverse",
+                  help="average stock on hand / average daily outflow (sold, or shipped on by warehouses) in the "
+                       "period; fewer days: faster")
+    slow, slow_before = overview.slow_moving_share(src, f), overview.slow_moving_share(src, f.previous())
+    row[3].metric("Slow-moving share", percent(slow), points(slow, slow_before), delta_color="inverse",
+                  help="on the period's last stock day: SKU x locations holding stock that moved none of it in 30 days")
     daily = overview.daily(src, f)
     if daily.is_empty():
         st.info("No orders in this period with these filters.")

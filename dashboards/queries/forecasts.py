@@ -40,6 +40,31 @@ def history_and_forecast(src: Snapshot, sku: str, location_id: str, weeks_back: 
         ORDER BY week_start""", [location_id, sku, weeks_back, sku, location_id])
 
 
+LEVELS = {"category": "category", "region": "region", "all": None}  # forecast_hierarchy level -> sales column
+
+
+def hierarchy_keys(src: Snapshot, level: str) -> list[str]:
+    assert level in LEVELS
+    return src.query("SELECT DISTINCT key FROM marts.forecast_hierarchy WHERE level = ? ORDER BY 1", [level]
+                     )["key"].to_list()
+
+
+def hierarchy(src: Snapshot, level: str, key: str, weeks_back: int = 26) -> pl.DataFrame:
+    """week_start, kind ('actual' | 'forecast'), units: a category's, a region's or the whole
+    chain's weekly units sold and their forecast (the reconciled sum of the series below it; no
+    interval: the quantiles of a sum are not the sum of the quantiles)."""
+    column = LEVELS[level]
+    match, params = (f"{column} = ?", [key]) if column else ("TRUE", [])
+    return src.query(f"""
+        WITH actual AS (SELECT date_trunc('week', sale_date)::DATE AS week_start, sum(net_units)::DOUBLE AS units
+                        FROM marts.fct_sales_daily WHERE {match} GROUP BY 1)
+        SELECT week_start, 'actual' AS kind, units FROM actual
+        WHERE week_start >= (SELECT max(week_start) FROM actual) - INTERVAL (?) WEEK
+        UNION ALL
+        SELECT week_start, 'forecast', forecast_units FROM marts.forecast_hierarchy WHERE level = ? AND key = ?
+        ORDER BY week_start""", [*params, weeks_back, level, key])
+
+
 def backtest(registry: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
     """From the forecast model's registry card: (summary, metrics per model on the backtest, interval
     coverage per model x demand class). Empty frames when no forecast was trained yet."""

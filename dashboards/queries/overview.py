@@ -43,13 +43,36 @@ def kpis(src: Snapshot, f: Filters) -> Kpis:
                 repurchase=_share(members["repeat"], members["buyers"]), bopis=_share(o["pickup"], o["orders"]))
 
 
-def inventory(src: Snapshot) -> dict[str, float | None]:
-    """Turnover days and slow-moving share across the network, as of the last stock day."""
-    rows = src.query("SELECT turnover_days, slow_moving_share, as_of FROM marts.inventory_health_summary "
-                     "WHERE level = 'all'")
-    if rows.is_empty():
-        return {"turnover_days": None, "slow_moving_share": None, "as_of": None}
-    return rows.row(0, named=True)
+def turnover_days(src: Snapshot, f: Filters) -> float | None:
+    """Days of outflow the average stock of the period would last: mean stock on hand / mean daily
+    outflow (what stores sell, what warehouses ship on; ``marts.inventory_health``'s definition),
+    over the locations the store and region filters select."""
+    where, params = f.where("i.stock_date", channel=None, region="s.region", store="i.location_id")
+    value = src.query(f"""
+        SELECT avg(on_hand) / nullif(avg(sold), 0) AS days FROM (
+            SELECT i.stock_date, sum(i.on_hand)::DOUBLE AS on_hand,
+                   sum(i.sold + abs(i.transferred_out))::DOUBLE AS sold
+            FROM marts.fct_inventory_daily i LEFT JOIN marts.dim_store s ON s.store_id = i.location_id
+            WHERE {where} GROUP BY 1)""", params)["days"][0]
+    return None if value is None else float(value)
+
+
+def slow_moving_share(src: Snapshot, f: Filters, days: int = 30) -> float | None:
+    """On the period's last stock day: the share of SKU x locations that hold stock and moved none of
+    it (sold or shipped on) in the ``days`` before: ``marts.inventory_health``'s definition, on any
+    day (store and region filters apply)."""
+    where, params = f.where("i.stock_date", channel=None, region="s.region", store="i.location_id")
+    value = src.query(f"""
+        WITH scope AS (SELECT i.* FROM marts.fct_inventory_daily i LEFT JOIN marts.dim_store s
+                       ON s.store_id = i.location_id WHERE {where}),
+             last_day AS (SELECT max(stock_date) AS d FROM scope),
+             held AS (SELECT sku, location_id, on_hand FROM scope WHERE stock_date = (SELECT d FROM last_day)),
+             moving AS (SELECT DISTINCT sku, location_id FROM scope
+                        WHERE stock_date > (SELECT d FROM last_day) - INTERVAL (?) DAY
+                          AND sold + abs(transferred_out) > 0)
+        SELECT count(*) FILTER (WHERE h.on_hand > 0 AND m.sku IS NULL) / nullif(count(*), 0) AS share
+        FROM held h LEFT JOIN moving m USING (sku, location_id)""", [*params, days])["share"][0]
+    return None if value is None else float(value)
 
 
 def daily(src: Snapshot, f: Filters) -> pl.DataFrame:
