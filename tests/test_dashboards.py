@@ -136,10 +136,10 @@ def test_weekly_report_numbers_equal_the_marts_and_it_downloads(app_env, snapsho
     sessions = _sql(snapshot, "SELECT count(*) FROM marts.fct_sessions WHERE session_date BETWEEN ? AND ?",
                     [monday, monday + timedelta(days=6)])[0][0]
     at = _open("pages/weekly.py")
-    table = at.dataframe[0].value.set_index("label")
-    assert table.loc["GMV", "this_week"] == pytest.approx(gmv)
-    assert table.loc["Orders", "this_week"] == orders
-    assert table.loc["Traffic (sessions)", "this_week"] == sessions
+    table = at.dataframe[0].value.set_index("Metric")
+    assert table.loc["GMV", "This week"] == f"{gmv:,.0f}"
+    assert table.loc["Orders", "This week"] == f"{orders:,}"
+    assert table.loc["Traffic (sessions)", "This week"] == f"{sessions:,}"
     assert len(at.markdown) >= 3  # the three movers, each a sentence
     assert any("Download as CSV" in b.proto.label for b in at.get("download_button"))
 

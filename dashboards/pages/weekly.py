@@ -17,13 +17,9 @@ def render() -> None:
     monday = st.selectbox("Week starting", weeks, key="weekly_week")
     st.caption("The channel, region and store filters apply; the period filter does not (the week does).")
     table = weekly.report(src, monday, f)
-    st.dataframe(table.drop("metric"), hide_index=True, column_config={
-        "label": "Metric", "this_week": st.column_config.NumberColumn("This week", format="%.3f"),
-        "week_before": st.column_config.NumberColumn("Week before", format="%.3f"),
-        "last_year": st.column_config.NumberColumn("Same week last year", format="%.3f"),
-        "vs_week_before": st.column_config.NumberColumn("vs week before", format="%.3f"),
-        "vs_last_year": st.column_config.NumberColumn("vs last year", format="%.3f")})
-    st.caption("Changes: relative for counts and money, in rate points for conversion, retention and repurchase.")
+    st.dataframe(weekly.readable(table), hide_index=True)
+    st.caption("Changes: relative for counts and money, in percentage points for conversion, retention and "
+               "repurchase. The CSV has the unformatted numbers.")
     moves = weekly.movers(src, monday, f)
     st.subheader("Biggest movers (region x category, GMV against the week before)")
     for line in moves["why"].to_list():

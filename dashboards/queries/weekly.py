@@ -115,18 +115,32 @@ def _explain(cell: dict) -> str:
     return text
 
 
+def fmt(metric: str, value: float | None) -> str:
+    """A metric's value as people read it: rates in percent, money and counts with thousands separators."""
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if metric in RATES else f"{value:,.2f}" if metric == "aov" else f"{value:,.0f}"
+
+
+def change(metric: str, value: float | None) -> str:
+    """A change as people read it: rates in points, the rest in percent."""
+    if value is None:
+        return "-"
+    return f"{value * 100:+.1f} pts" if metric in RATES else f"{value:+.1%}"
+
+
+def readable(report_frame: pl.DataFrame) -> pl.DataFrame:
+    """The report with every number formatted for its kind (one table mixes counts, money and rates)."""
+    return pl.DataFrame([{"Metric": r["label"], "This week": fmt(r["metric"], r["this_week"]),
+                          "Week before": fmt(r["metric"], r["week_before"]),
+                          "vs week before": change(r["metric"], r["vs_week_before"]),
+                          "Same week last year": fmt(r["metric"], r["last_year"]),
+                          "vs last year": change(r["metric"], r["vs_last_year"])}
+                         for r in report_frame.iter_rows(named=True)])
+
+
 def printable(report_frame: pl.DataFrame, movers_frame: pl.DataFrame, title: str) -> str:
     """The report as a self-contained HTML page for printing or mailing."""
-    def fmt(metric: str, value: float | None) -> str:
-        if value is None:
-            return "-"
-        return f"{value:.1%}" if metric in RATES else f"{value:,.0f}" if metric != "aov" else f"{value:,.2f}"
-
-    def change(metric: str, value: float | None) -> str:
-        if value is None:
-            return "-"
-        return f"{value * 100:+.1f} pts" if metric in RATES else f"{value:+.1%}"
-
     rows = "".join(
         f"<tr><td>{html.escape(r['label'])}</td><td>{fmt(r['metric'], r['this_week'])}</td>"
         f"<td>{fmt(r['metric'], r['week_before'])}</td><td>{change(r['metric'], r['vs_week_before'])}</td>"
