@@ -62,7 +62,12 @@ MOVEMENT_TYPES: tuple[str, ...] = (
     "adjustment",
 )
 
-MAX_ABS_QUANTITY = 10_000
+MAX_ABS_QUANTITY = 10_000  # the default largest |quantity| of a transaction line
+# A retailer whose feed is aggregated (weekly store x product lines, fuel in litres) sells more per
+# line: the ingestion sets this DuckDB variable from SMARTMALL_MAX_LINE_QUANTITY. Movements and
+# stock positions allow 100x the line limit.
+LINE_LIMIT_VARIABLE = "max_line_quantity"
+_LINE_LIMIT = f"coalesce(getvariable('{LINE_LIMIT_VARIABLE}'), {MAX_ABS_QUANTITY})"
 MAX_UNIT_PRICE = 1_000_000.0
 
 
@@ -243,8 +248,8 @@ TRANSACTIONS = Table(
              " OR try_cast(quantity AS DOUBLE) <> round(try_cast(quantity AS DOUBLE))",
              "quantity/line_number not an integer or price not a number"),
         Rule("impossible_quantity",
-             f"try_cast(quantity AS DOUBLE) = 0 OR abs(try_cast(quantity AS DOUBLE)) > {MAX_ABS_QUANTITY}",
-             f"quantity is 0 or beyond +-{MAX_ABS_QUANTITY}"),
+             f"try_cast(quantity AS DOUBLE) = 0 OR abs(try_cast(quantity AS DOUBLE)) > {_LINE_LIMIT}",
+             f"quantity is 0 or beyond the line limit (SMARTMALL_MAX_LINE_QUANTITY, default {MAX_ABS_QUANTITY})"),
         Rule("price_out_of_range",
              f"try_cast(unit_price AS DOUBLE) < 0 OR try_cast(unit_price AS DOUBLE) > {MAX_UNIT_PRICE}"
              " OR sign(try_cast(discount_amount AS DOUBLE)) * sign(try_cast(quantity AS DOUBLE)) < 0"
@@ -343,8 +348,8 @@ INVENTORY_MOVEMENTS = Table(
         Rule("bad_number", f"{_not_number('quantity')} OR try_cast(quantity AS DOUBLE) <> round(try_cast(quantity AS DOUBLE))",
              "quantity not an integer"),
         Rule("unknown_movement_type", _in_set("movement_type", MOVEMENT_TYPES), "movement_type not known"),
-        Rule("impossible_quantity", f"abs(try_cast(quantity AS DOUBLE)) > {MAX_ABS_QUANTITY * 100}",
-             "quantity beyond the physical range"),
+        Rule("impossible_quantity", f"abs(try_cast(quantity AS DOUBLE)) > 100 * {_LINE_LIMIT}",
+             "quantity beyond 100x the line limit (SMARTMALL_MAX_LINE_QUANTITY)"),
         Rule("unknown_sku", _unknown_ref("sku", "products", "sku"), "sku not in the product catalogue"),
         Rule("unknown_store", _unknown_ref("location_id", "stores", "store_id"), "location_id not a known location"),
     ),
@@ -373,8 +378,8 @@ STOCK_POSITIONS = Table(
             f"{_not_number(c, optional=c == 'on_hand')} OR try_cast({c} AS DOUBLE) <> round(try_cast({c} AS DOUBLE))"
             for c in _QUANTITIES), "a quantity is not an integer"),
         Rule("impossible_quantity", " OR ".join(
-            f"try_cast({c} AS DOUBLE) < 0 OR try_cast({c} AS DOUBLE) > {MAX_ABS_QUANTITY * 100}" for c in _QUANTITIES),
-            "a quantity is negative or beyond the physical range"),
+            f"try_cast({c} AS DOUBLE) < 0 OR try_cast({c} AS DOUBLE) > 100 * {_LINE_LIMIT}" for c in _QUANTITIES),
+            "a quantity is negative or beyond 100x the line limit (SMARTMALL_MAX_LINE_QUANTITY)"),
         Rule("unknown_sku", _unknown_ref("sku", "products", "sku"), "sku not in the product catalogue"),
         Rule("unknown_store", _unknown_ref("location_id", "stores", "store_id"), "location_id not a known location"),
     ),
@@ -396,10 +401,12 @@ ALLOWED_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "iot_readings": {"kind": IOT_KINDS},
     "inventory_movements": {"movement_type": MOVEMENT_TYPES},
 }
-VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "products": {"price": (0, MAX_UNIT_PRICE)},
-    "transactions": {"quantity": (-MAX_ABS_QUANTITY, MAX_ABS_QUANTITY), "unit_price": (0, MAX_UNIT_PRICE)},
-    "iot_readings": {"value": (-80, 100_000)},
-    "inventory_movements": {"quantity": (-MAX_ABS_QUANTITY * 100, MAX_ABS_QUANTITY * 100)},
-    "stock_positions": {c: (0, MAX_ABS_QUANTITY * 100) for c in _QUANTITIES},
-}
+def value_ranges(max_line_quantity: int = MAX_ABS_QUANTITY) -> dict[str, dict[str, tuple[float, float]]]:
+    """(low, high) of the numeric columns of accepted records per table, for a given line limit."""
+    return {
+        "products": {"price": (0, MAX_UNIT_PRICE)},
+        "transactions": {"quantity": (-max_line_quantity, max_line_quantity), "unit_price": (0, MAX_UNIT_PRICE)},
+        "iot_readings": {"value": (-80, 100_000)},
+        "inventory_movements": {"quantity": (-max_line_quantity * 100, max_line_quantity * 100)},
+        "stock_positions": {c: (0, max_line_quantity * 100) for c in _QUANTITIES},
+    }

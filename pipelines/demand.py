@@ -38,9 +38,10 @@ HORIZON_WEEKS = 8  # the default of SMARTMALL_FORECAST_HORIZON_WEEKS
 MIN_WEEKS = 12
 # an upper bound above this multiple of the series' largest week is capped, and the card counts it
 UPPER_CAP_MULTIPLE = 3.0
+COVERAGE_TOLERANCE = 0.05  # the randomized coverage of a calibrated interval is within this of nominal
 MIN_CALIBRATION_SERIES = 20  # sampled series of a demand class needed to calibrate its intervals alone
 BACKTEST_SERIES = 300  # model choice is backtested on a seeded sample of at most this many series ...
-BACKTEST_ORIGINS = 2  # ... from this many forecast origins (rolling origin)
+BACKTEST_ORIGINS = 4  # ... from this many forecast origins (rolling origin; each scores the intervals of the older)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
               "baseline_naive")
 EMPTY = {
@@ -169,8 +170,10 @@ def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, classes: np
         if rows.sum() >= MIN_CALIBRATION_SERIES:
             errors = [e[rows] for e in errors]
         offsets = calibrate(errors)
-        cover[f"{model}/{cls}"] = {"series": int(mask.sum()), "calibration_series": int(errors[0].shape[0]),
-                                   **coverage(errors)}
+        scored = coverage(errors)
+        scored["within_5_points"] = all(abs(scored[f"coverage_{round(lv * 100)}_randomized"] - lv) <= COVERAGE_TOLERANCE
+                                        for lv in LEVELS)
+        cover[f"{model}/{cls}"] = {"series": int(mask.sum()), "calibration_series": int(errors[0].shape[0]), **scored}
         for level, (lo_name, hi_name) in zip(LEVELS, (("lower_units", "upper_units"),
                                                       ("lower_95_units", "upper_95_units")), strict=True):
             lo, hi = offsets.interval(point[mask], scale[mask], level)
@@ -180,7 +183,9 @@ def _intervals(y: np.ndarray, point: np.ndarray, chosen: np.ndarray, classes: np
     for name in bounds:
         bounds[name] = np.minimum(bounds[name], np.maximum(cap, point))
     return bounds, {"method": "split conformal on the backtest's scaled errors, per model, demand class and "
-                              "horizon step",
+                              "horizon step; coverage pooled over rolling origins, each scored with offsets "
+                              "calibrated on the older ones; 'randomized' breaks ties at the forecast at random "
+                              "(see models/intervals.py)",
                     "coverage": cover, "upper_bounds_capped": capped,
                     "cap": f"{UPPER_CAP_MULTIPLE}x the series' largest week (never below the point forecast)"}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from data.contract import TABLES, Table
+from data.contract import LINE_LIMIT_VARIABLE, MAX_ABS_QUANTITY, TABLES, Table
 
 DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
 SUPPORTED_SUFFIXES = (".parquet", ".csv")
@@ -95,8 +95,10 @@ def ingest_table(
     table_name: str,
     landing: Path,
     batches: Iterable[str] | None = None,
+    max_line_quantity: int = MAX_ABS_QUANTITY,
 ) -> IngestReport:
-    """Load the given batches (all landed ones when None) of one table into ``raw``.
+    """Load the given batches (all landed ones when None) of one table into ``raw``; a transaction
+    line beyond ``max_line_quantity`` units is quarantined (the retailer's limit, see data.contract).
 
     Raises IngestError if a file cannot be parsed at all or lacks a required column; nothing of
     that call is written then.
@@ -112,6 +114,7 @@ def ingest_table(
 
     # row order inside raw tables means nothing (the source file and row are kept as columns)
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET VARIABLE {LINE_LIMIT_VARIABLE} = {int(max_line_quantity)}")
     _create_known_views(con)
     _stage_and_route(con, table, files)
     _mark_duplicates(con, table)

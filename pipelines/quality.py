@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from data.contract import ALLOWED_VALUES, TABLES, VALUE_RANGES, Table
+from data.contract import ALLOWED_VALUES, MAX_ABS_QUANTITY, TABLES, Table, value_ranges
 
 # Above this many accepted rows in one load (a backfill of many days) the suite runs on a
 # deterministic reservoir sample; the metadata states rows validated vs accepted. A daily load
@@ -39,8 +39,8 @@ class SuiteResult:
         }
 
 
-def build_suite(table: Table):
-    """The expectation suite of one raw table."""
+def build_suite(table: Table, max_line_quantity: int = MAX_ABS_QUANTITY):
+    """The expectation suite of one raw table, for the retailer's line limit."""
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=f"raw_{table.name}")
@@ -49,7 +49,7 @@ def build_suite(table: Table):
             suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=column.name))
     for column, values in ALLOWED_VALUES.get(table.name, {}).items():
         suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=list(values)))
-    for column, (low, high) in VALUE_RANGES.get(table.name, {}).items():
+    for column, (low, high) in value_ranges(max_line_quantity).get(table.name, {}).items():
         suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     if len(table.key) == 1:
         suite.add_expectation(gx.expectations.ExpectColumnValuesToBeUnique(column=table.key[0]))
@@ -62,7 +62,8 @@ def _quiet() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-def validate_accepted(con: duckdb.DuckDBPyConnection, table_name: str, batches: Sequence[str] | None) -> SuiteResult:
+def validate_accepted(con: duckdb.DuckDBPyConnection, table_name: str, batches: Sequence[str] | None,
+                      max_line_quantity: int = MAX_ABS_QUANTITY) -> SuiteResult:
     """Run the suite on the rows of ``raw.<table>`` that these batches loaded (all when None)."""
     _quiet()
     import great_expectations as gx
@@ -84,7 +85,7 @@ def validate_accepted(con: duckdb.DuckDBPyConnection, table_name: str, batches: 
         .add_dataframe_asset(table.name)
         .add_batch_definition_whole_dataframe("batch")
     )
-    suite = context.suites.add(build_suite(table))
+    suite = context.suites.add(build_suite(table, max_line_quantity))
     result = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BOOLEAN_ONLY")
     failed = [
         f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column') or r.expectation_config.kwargs.get('column_list')})"

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.contract import MAX_ABS_QUANTITY
 from serving.marts_snapshot import SNAPSHOT_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,9 @@ TUNABLES: dict[str, Tunable] = {
                                 "recommendations: days of the backtest's test window"),
     "recs_active_days": Tunable("SMARTMALL_RECS_ACTIVE_DAYS", "365", int,
                                 "recommendations: customers active within this many days get lists"),
+    "max_line_quantity": Tunable("SMARTMALL_MAX_LINE_QUANTITY", str(MAX_ABS_QUANTITY), int,
+                                 "contract: largest |units| of one transaction line, larger ones are quarantined "
+                                 "(raise it for aggregated feeds; movements and stock allow 100x)"),
     "duckdb_memory_limit": Tunable("SMARTMALL_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT, str,
                                    "DuckDB's memory cap"),
 }

@@ -60,6 +60,20 @@ def test_each_rule_quarantines_its_record_and_keeps_the_good_ones(tmp_path, chan
     assert con.execute("SELECT list_sort(list(sku)) FROM raw.transactions").fetchone()[0] == ["A", "B"]
 
 
+def test_the_line_limit_is_the_retailers(tmp_path):
+    """A weekly store x product feed sells 50,000 units a line: quarantined under the default limit,
+    accepted (and passing the great-expectations suite) once the retailer raises it."""
+    lines = [GOOD, {**GOOD, "line_number": "2", "quantity": "50000"}]
+    con = _con(tmp_path, _landing(tmp_path, lines))
+    report = ingest_table(con, "transactions", tmp_path / "landing")
+    assert report.quarantined_by_rule == {"impossible_quantity": 1}
+    assert "SMARTMALL_MAX_LINE_QUANTITY" in con.execute("SELECT reason FROM raw.quarantine").fetchone()[0]
+    report = ingest_table(con, "transactions", tmp_path / "landing", max_line_quantity=100_000)
+    assert (report.accepted, report.quarantined) == (2, 0)
+    assert validate_accepted(con, "transactions", None, max_line_quantity=100_000).success
+    assert not validate_accepted(con, "transactions", None).success  # the suite holds the same limit
+
+
 def test_duplicate_keys_within_and_across_batches(tmp_path):
     landing = _landing(tmp_path, [GOOD, GOOD])  # same order line twice in one file
     _landing(tmp_path, [GOOD, {**GOOD, "line_number": "2"}], day="2025-03-02")  # re-sent next day

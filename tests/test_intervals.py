@@ -16,10 +16,42 @@ def test_coverage_is_nominal_on_exchangeable_errors():
     assert abs(cover["coverage_80"] - 0.80) < 0.02 and abs(cover["coverage_95"] - 0.95) < 0.01
 
 
+def test_rolling_origins_are_each_scored_against_the_older_ones():
+    rng = np.random.default_rng(6)
+    cover = coverage([rng.normal(0, 1.0, (800, 5)) for _ in range(4)])
+    assert cover["origins_scored"] == 3
+    assert abs(cover["coverage_80"] - 0.80) < 0.03 and abs(cover["coverage_95"] - 0.95) < 0.02
+
+
+def test_ties_at_the_forecast_split_in_the_randomized_coverage():
+    """Slow items: 90 % of the weeks sell what was forecast (zero), the rest scatter. Any interval that
+    holds the forecast covers at least 90 %; the randomized figure is nominal, and says what share tied."""
+    rng = np.random.default_rng(8)
+
+    def origin() -> np.ndarray:
+        errors = rng.normal(0, 1.0, (3000, 4))
+        errors[rng.random((3000, 4)) < 0.9] = 0.0
+        return errors
+
+    cover = coverage([origin(), origin(), origin()])
+    assert cover["coverage_80"] > 0.89  # nominal 0.80: the interval is [0, 0] and holds every tie
+    assert abs(cover["coverage_80_randomized"] - 0.80) < 0.02
+    assert abs(cover["coverage_95_randomized"] - 0.95) < 0.02
+    assert abs(cover["at_forecast_share"] - 0.9) < 0.01
+
+
+def test_randomized_coverage_equals_plain_coverage_without_ties():
+    rng = np.random.default_rng(9)
+    cover = coverage([rng.normal(0, 1.0, (2000, 3)), rng.normal(0, 1.0, (2000, 3))])
+    assert abs(cover["coverage_80_randomized"] - cover["coverage_80"]) < 0.01
+    assert cover["at_forecast_share"] == 0.0
+
+
 def test_a_shift_between_origins_shows_in_the_coverage():
     rng = np.random.default_rng(4)
     cover = coverage([rng.normal(0, 2.0, (2000, 4)), rng.normal(0, 1.0, (2000, 4))])
     assert cover["coverage_80"] < 0.6  # calibrated on calmer weeks than the newest: it says so
+    assert cover["coverage_80_randomized"] < 0.6
 
 
 def test_intervals_widen_beyond_the_backtest_and_respect_the_floor():

@@ -33,12 +33,13 @@ def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, 
     )
     def _ingest(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         batches = context.partition_keys if partitions_def else None
+        limit = settings.get("max_line_quantity")
         with duckdb.get_connection() as con:
             try:
-                report = ingest_table(con, table_name, settings.landing, batches)
+                report = ingest_table(con, table_name, settings.landing, batches, limit)
             except IngestError as exc:
                 raise dg.Failure(description=str(exc)) from exc
-            suite = validate_accepted(con, table_name, batches)
+            suite = validate_accepted(con, table_name, batches, limit)
         share = report.quarantined / report.rows_in if report.rows_in else 0.0
         progress.info(
             "  ingested %-20s %10s rows in, %10s accepted, %7s quarantined (%.0f rows/s)",
