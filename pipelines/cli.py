@@ -137,6 +137,9 @@ def run_pipeline(settings: Settings, start: str | None = None, end: str | None =
                     error = error.cause
                 if error is not None:
                     _say(f"  {event.step_key}: {error.message.strip().splitlines()[0]}")
+        for check in result.get_asset_check_evaluations():
+            if not check.passed and check.severity.value == "ERROR":
+                _say(f"  check {check.asset_key.to_user_string()}:{check.check_name} failed: {check.description}")
     return result.success
 
 
@@ -258,6 +261,13 @@ def print_status(settings: Settings) -> None:
     con.close()
 
 
+def _data_docs(settings: Settings) -> str:
+    from pipelines.quality import data_docs_index
+
+    index = data_docs_index(settings.home)
+    return f"file://{index}" if index else "no load validated yet"
+
+
 def _where_to_look(settings: Settings) -> None:
     _say(
         "\nWhere to look next:\n"
@@ -265,6 +275,7 @@ def _where_to_look(settings: Settings) -> None:
         f"  warehouse (DuckDB):  {settings.warehouse}\n"
         "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
         "  quarantined records: smartmall quarantine\n"
+        f"  data quality (GX):   {_data_docs(settings)}\n"
         "  model backtests:     smartmall evaluate\n"
         "  recommendations:     smartmall sql \"SELECT * FROM marts.customer_recommendations WHERE rank <= 10 LIMIT 20\"\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -41,20 +41,31 @@ class IngestReport:
     quarantined: int
     seconds: float
     quarantined_by_rule: dict[str, int]
+    schema_changes: list[str] = field(default_factory=list)  # raw tables brought up to the contract
 
     def as_metadata(self) -> dict[str, object]:
         return asdict(self)
 
 
-def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw tables, quarantine and ingest log if they do not exist yet."""
+# A column may change to a type that holds every value of the old one; anything else needs a rebuild.
+WIDENINGS = {("INTEGER", "BIGINT"), ("INTEGER", "DOUBLE"), ("BIGINT", "DOUBLE"), ("FLOAT", "DOUBLE"),
+             ("DATE", "TIMESTAMP")}
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create the raw tables, quarantine and ingest log if they do not exist yet, and bring raw
+    tables built under an older contract up to this one: a new column is added (NULL in the rows
+    loaded before), a widened type is altered; a column the contract dropped is kept, NULL from now
+    on. Returns what changed, one line each; a narrowing change raises IngestError."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    changes: list[str] = []
     for table in TABLES.values():
         cols = ", ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
         con.execute(
             f"CREATE TABLE IF NOT EXISTS raw.{table.name} ({cols}, _batch VARCHAR, "
             "_source_file VARCHAR, _ingested_at TIMESTAMP)"
         )
+        changes += _evolve(con, table)
     con.execute(
         "CREATE TABLE IF NOT EXISTS raw.quarantine (source_table VARCHAR, _batch VARCHAR, "
         "_source_file VARCHAR, source_row BIGINT, rule VARCHAR, reason VARCHAR, record JSON, "
@@ -64,6 +75,27 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TABLE IF NOT EXISTS raw.ingest_log (source_table VARCHAR, _batch VARCHAR, files INTEGER, "
         "rows_in BIGINT, accepted BIGINT, quarantined BIGINT, _ingested_at TIMESTAMP)"
     )
+    return changes
+
+
+def _evolve(con: duckdb.DuckDBPyConnection, table: Table) -> list[str]:
+    existing = dict(con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'raw' AND table_name = ? "
+        "AND database_name = current_database()", [table.name]).fetchall())
+    changes = []
+    for column in table.columns:
+        had = existing.get(column.name)
+        if had is None:
+            con.execute(f'ALTER TABLE raw.{table.name} ADD COLUMN "{column.name}" {column.sql_type}')
+            changes.append(f"raw.{table.name}: added {column.name} {column.sql_type} (NULL in earlier loads)")
+        elif had != column.sql_type:
+            if (had, column.sql_type) not in WIDENINGS and column.sql_type != "VARCHAR":
+                raise IngestError(f"raw.{table.name}.{column.name} is {had} in this warehouse and {column.sql_type} "
+                                  "in the contract: not a widening, so the loaded rows cannot follow; rebuild "
+                                  "with 'smartmall run --fresh'")
+            con.execute(f'ALTER TABLE raw.{table.name} ALTER COLUMN "{column.name}" TYPE {column.sql_type}')
+            changes.append(f"raw.{table.name}: {column.name} {had} -> {column.sql_type}")
+    return changes
 
 
 def landing_batches(landing: Path, table: Table) -> dict[str, list[Path]]:
@@ -105,12 +137,12 @@ def ingest_table(
     """
     started = time.perf_counter()
     table = TABLES[table_name]
-    ensure_raw_schema(con)
+    changes = ensure_raw_schema(con)
     available = landing_batches(landing, table)
     wanted = sorted(available) if batches is None else sorted(b for b in set(batches) if b in available)
     files = [(b, f) for b in wanted for f in available[b]]
     if not files:
-        return IngestReport(table.name, 0, 0, 0, 0, 0, time.perf_counter() - started, {})
+        return IngestReport(table.name, 0, 0, 0, 0, 0, time.perf_counter() - started, {}, changes)
 
     # row order inside raw tables means nothing (the source file and row are kept as columns)
     con.execute("SET preserve_insertion_order = false")
@@ -133,9 +165,9 @@ def ingest_table(
                 f"DELETE FROM raw.{meta} WHERE source_table = ? AND _batch IN (SELECT _batch FROM these_batches)",
                 [table.name],
             )
-        con.execute(
-            f"INSERT INTO raw.{table.name} SELECT {', '.join(table.column_names)}, _batch, _source_file, now()::TIMESTAMP "
-            "FROM routed WHERE _rule IS NULL"
+        con.execute(  # by name: a warehouse evolved from an older contract has its columns in another order
+            f"INSERT INTO raw.{table.name} BY NAME SELECT {', '.join(table.column_names)}, _batch, _source_file, "
+            "now()::TIMESTAMP AS _ingested_at FROM routed WHERE _rule IS NULL"
         )
         con.execute(
             f"INSERT INTO raw.quarantine SELECT ?, _batch, _source_file, _source_row, _rule, {reason_case}, "
@@ -172,6 +204,7 @@ def ingest_table(
         quarantined=int(quarantined),
         seconds=round(time.perf_counter() - started, 3),
         quarantined_by_rule={str(k): int(v) for k, v in by_rule.items()},
+        schema_changes=changes,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -9,7 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.ingest import IngestError, ingest_table
-from pipelines.quality import validate_accepted
+from pipelines.quality import data_docs_index, validate_accepted
 
 PRODUCTS = pl.DataFrame({"sku": ["A", "B"], "name": ["apple", "bread"], "category": ["Fruit", "Bakery"],
                          "price": [1.5, 2.0]})
@@ -70,8 +71,8 @@ def test_the_line_limit_is_the_retailers(tmp_path):
     assert "SMARTMALL_MAX_LINE_QUANTITY" in con.execute("SELECT reason FROM raw.quarantine").fetchone()[0]
     report = ingest_table(con, "transactions", tmp_path / "landing", max_line_quantity=100_000)
     assert (report.accepted, report.quarantined) == (2, 0)
-    assert validate_accepted(con, "transactions", None, max_line_quantity=100_000).success
-    assert not validate_accepted(con, "transactions", None).success  # the suite holds the same limit
+    assert validate_accepted(con, "transactions", None, tmp_path, max_line_quantity=100_000).success
+    assert not validate_accepted(con, "transactions", None, tmp_path).success  # the suite holds the same limit
 
 
 def test_duplicate_keys_within_and_across_batches(tmp_path):
@@ -125,11 +126,17 @@ def test_gx_suite_passes_on_accepted_rows_and_catches_a_bad_one(tmp_path):
     landing = _landing(tmp_path, [GOOD, {**GOOD, "line_number": "2", "quantity": "-1"}])
     con = _con(tmp_path, landing)
     ingest_table(con, "transactions", landing)
-    assert validate_accepted(con, "transactions", ["2025-03-01"]).success
+    assert validate_accepted(con, "transactions", ["2025-03-01"], tmp_path).success
     # a record that bypassed routing must be caught by the independent suite
     con.execute("UPDATE raw.transactions SET channel = 'fax' WHERE line_number = 2")
-    result = validate_accepted(con, "transactions", ["2025-03-01"])
+    result = validate_accepted(con, "transactions", ["2025-03-01"], tmp_path)
     assert not result.success and any("channel" in f for f in result.failed)
+    # both runs are kept in the environment's GX project, and the Data Docs show them
+    kept = sorted((tmp_path / "gx" / "uncommitted" / "validations" / "raw_transactions").rglob("*.json"))
+    assert len(kept) == 2
+    assert [json.loads(f.read_text())["success"] for f in kept] == [True, False]
+    index = data_docs_index(tmp_path)
+    assert index is not None and "raw_transactions" in index.read_text()
 
 
 def test_events_duplicate_ids_and_unknown_names(tmp_path):

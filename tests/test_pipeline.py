@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -63,6 +64,12 @@ def test_small_synthetic_end_to_end(small_home):
     # what the generator broke is exactly what was quarantined
     injected = duckdb.connect().execute(f"SELECT count(*) FROM '{small_home}/landing/_truth/corrupted_records.parquet'").fetchone()[0]
     assert query(small_home, "SELECT count(*) FROM raw.quarantine")[0][0] == injected
+    # every raw table's checkpoint ran, passed, and is in the Data Docs the run points to
+    validations = small_home / "gx" / "uncommitted" / "validations"
+    loaded = {t for t in TABLES if query(small_home, f"SELECT count(*) FROM raw.{t}")[0][0] > 0}
+    assert {p.name for p in validations.iterdir() if p.is_dir()} == {f"raw_{t}" for t in loaded}
+    assert all(json.loads(f.read_text())["success"] for f in validations.rglob("*.json"))
+    assert (small_home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     # BOPIS orders are fulfilled by a store, deliveries by a regional warehouse
     kinds = dict(query(small_home, """SELECT o.fulfillment, any_value(s.location_kind) FROM marts.fct_orders o
                                       JOIN marts.dim_store s USING (store_id) GROUP BY 1 HAVING count(DISTINCT s.location_kind) = 1"""))
