@@ -3,7 +3,8 @@ per event, and appends the good ones to the landing zone the pipelines ingest
 (``<landing>/events/date=YYYY-MM-DD/api-<batch>.parquet``, one file per feed day per batch).
 
 The contract is the pipelines' own (``data.contract.EVENTS``): the same column names, event
-names and channels, so what the API accepts is what ingestion accepts. Values travel as text, as
+names, channels and catalogue lookup (a SKU the API's catalogue lacks is refused here rather than
+quarantined later), so what the API accepts is what ingestion accepts. Values travel as text, as
 on every other wire into the platform.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,17 +105,25 @@ def _day(event: dict) -> str:
     return datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00")).date().isoformat()
 
 
-def intake(landing: Path, batch: Any, member: str | None = None) -> dict:
+def intake(landing: Path, batch: Any, member: str | None = None,
+           known_skus: Callable[[set[str]], set[str] | None] | None = None) -> dict:
     """Validate ``batch`` (a list of events); write the good ones; report each bad one with its index.
-    ``member``: the caller is this member's app, which may speak for them (or anonymously) only."""
+    ``member``: the caller is this member's app, which may speak for them (or anonymously) only.
+    ``known_skus``: which of these SKUs the catalogue holds (None when it holds none: ingestion's
+    ``unknown_sku`` rule is off without a catalogue too)."""
     if not isinstance(batch, list):
         return {"accepted": 0, "rejected": 0, "errors": [{"index": None, "errors": ["the body is a JSON list"]}]}
     if len(batch) > MAX_BATCH:
         return {"accepted": 0, "rejected": len(batch),
                 "errors": [{"index": None, "errors": [f"at most {MAX_BATCH} events per batch"]}]}
+    problems_of = [_problems(event) for event in batch]
+    skus = {e["sku"] for e, p in zip(batch, problems_of, strict=True) if not p and e.get("sku") is not None}
+    known = known_skus(skus) if known_skus is not None and skus else None
     errors, good, seen = [], [], set()
     for i, event in enumerate(batch):
-        problems = _problems(event)
+        problems = problems_of[i]
+        if not problems and known is not None and event.get("sku") is not None and event["sku"] not in known:
+            problems = [f"sku {event['sku'][:64]!r} is not in the product catalogue"]
         if not problems and event["event_id"] in seen:
             problems = ["event_id repeated in this batch"]
         if not problems and member is not None and event.get("user_id") not in (None, member):

@@ -16,17 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CHANNELS: tuple[str, ...] = (
-    "mini_program",
-    "app",
-    "h5",
-    "store_pos",
-    "self_checkout",
-    "live_stream",
-    "community_group",
-    "marketplace",
-    "online",  # a channel-less online shop (real data sets such as UCI Online Retail)
-)
+# Sales channels. The synthetic retailer sells in the online and store ones; "online" is the
+# channel of a channel-less online shop (real data sets such as UCI Online Retail).
+ONLINE_CHANNELS: tuple[str, ...] = ("mini_program", "app", "h5", "live_stream", "community_group", "marketplace")
+STORE_CHANNELS: tuple[str, ...] = ("store_pos", "self_checkout")
+CHANNELS: tuple[str, ...] = (*ONLINE_CHANNELS, *STORE_CHANNELS, "online")
 FULFILLMENTS: tuple[str, ...] = ("in_store", "delivery", "pickup")
 LOCATION_KINDS: tuple[str, ...] = ("central_warehouse", "regional_warehouse", "store")
 

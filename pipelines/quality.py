@@ -3,7 +3,7 @@
 Routing in ``pipelines.ingest`` quarantines bad records one by one in SQL; the suites here are the
 independent second look at what was accepted. The project is in the repo (``gx/``): one suite,
 validation definition and checkpoint per raw table, generated from ``data.contract`` by
-``python -m pipelines.quality`` and held to it by the tests. Each environment runs a copy under
+``python -m pipelines.contract_sync`` and held to it by the tests. Each environment runs a copy under
 ``$SMARTMALL_HOME/gx``, which keeps the validation results and the Data Docs (updated by each
 checkpoint run). The line
 limit is the retailer's (SMARTMALL_MAX_LINE_QUANTITY), so the suites take the bounds that follow
@@ -12,9 +12,9 @@ from it as expectation parameters. great-expectations is imported lazily (it tak
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,7 +100,7 @@ def _quiet() -> None:
 
 
 def write_project(root: Path) -> Path:
-    """Generate the GX project from the contract into ``root/gx`` (what ``python -m pipelines.quality``
+    """Generate the GX project from the contract into ``root/gx`` (what ``python -m pipelines.contract_sync``
     writes to the repo): a pandas data source with a dataframe asset per raw table, and per table
     its suite, a validation definition and a checkpoint of the same name."""
     _quiet()
@@ -173,18 +173,37 @@ def data_docs_index(gx_root: Path) -> Path | None:
     return index if index.exists() else None
 
 
-def main() -> None:
-    """Regenerate the repo's GX project from the contract (run after changing ``data/contract.py``)."""
+def _expectations(suite: dict) -> list[tuple[str, str]]:
+    return sorted((e["type"], json.dumps(e["kwargs"], sort_keys=True)) for e in suite["expectations"])
+
+
+def stale_suites() -> list[str]:
+    """Raw tables whose suite in the repo's GX project differs from the contract's (or is missing)."""
+    _quiet()
+    import great_expectations as gx
+
+    gx.get_context(mode="ephemeral")  # a suite serializes within a context
+    stale = []
+    for table in TABLES.values():
+        files = [REPO_PROJECT / part / f"raw_{table.name}.json"
+                 for part in ("expectations", "checkpoints", "validation_definitions")]
+        if not all(f.exists() for f in files) or _expectations(json.loads(files[0].read_text())) != \
+                _expectations(build_suite(table).to_json_dict()):
+            stale.append(table.name)
+    return stale
+
+
+def write_repo_project() -> bool:
+    """Regenerate the repo's GX project from the contract when a suite is behind it (GX gives every
+    object a new id, so an unchanged contract leaves the files alone). True when written."""
+    if not stale_suites():
+        return False
     with tempfile.TemporaryDirectory() as tmp:
         built = write_project(Path(tmp))
+        REPO_PROJECT.mkdir(exist_ok=True)
         for part in PROJECT_PARTS:
             dest = REPO_PROJECT / part
             if dest.is_dir():
                 shutil.rmtree(dest)
-            REPO_PROJECT.mkdir(exist_ok=True)
             (shutil.copytree if (built / part).is_dir() else shutil.copy2)(built / part, dest)
-    print(f"wrote {REPO_PROJECT}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
+    return True

@@ -538,6 +538,11 @@ def test_event_intake_lands_good_events_and_reports_bad_ones(world, tmp_path):
     assert w.call("POST", "/events", role="marketer", json=[good]).status_code == 403
     bad = w.call("POST", "/events", role="service", json={"not": "a list"}, expect=207).json()
     assert bad["accepted"] == 0 and bad["errors"]
+    # a SKU the catalogue lacks would be quarantined by ingestion (unknown_sku): refused here instead
+    r = w.call("POST", "/events", role="service", expect=207, json=[
+        {**good, "event_id": "e8", "sku": "NOT-SOLD-HERE"}, {**good, "event_id": "e9"}]).json()
+    assert r["accepted"] == 1 and r["errors"] == [
+        {"index": 0, "event_id": "e8", "errors": ["sku 'NOT-SOLD-HERE' is not in the product catalogue"]}]
 
 
 def test_incremental_exports_for_the_pipelines(world):

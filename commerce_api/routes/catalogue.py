@@ -16,10 +16,10 @@ from commerce_api.deps import Caller, Ident, Money, Page, Paging, Services, Stri
 from commerce_api.errors import ApiError, not_found
 from commerce_api.pricing import active_flash_sale, price_in_force
 from commerce_api.schema import CatalogueVersion, FlashSale, Product, PromoPrice, RegionalPrice, Sku, Supplier
+from data.contract import CHANNELS
 
 router = APIRouter(tags=["catalogue"])
-Channel = Literal["mini_program", "app", "h5", "store_pos", "self_checkout", "live_stream", "community_group",
-                  "marketplace", "online"]
+Channel = Literal[CHANNELS]  # the contract's channels: what the API sells through is what ingestion accepts
 
 
 class SupplierIn(Strict):

@@ -13,12 +13,12 @@ from commerce_api import events, logistics, sweeper
 from commerce_api.auth import create_key
 from commerce_api.clock import as_utc
 from commerce_api.db import transaction
-from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
+from commerce_api.deps import Caller, Ident, Paging, Services, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
 from commerce_api.openapi import raw_json_body
 from commerce_api.payments import PROVIDERS, PaymentCallback, payment_dict
 from commerce_api.routes.orders import check_order_access, list_orders
-from commerce_api.schema import Order, Payment, Shipment, StockMovement
+from commerce_api.schema import Order, Payment, Shipment, Sku, StockMovement
 
 router = APIRouter(tags=["integrations"])
 Signature = Annotated[str, Header(alias="X-Signature", max_length=256)]
@@ -84,7 +84,17 @@ def intake_events(who: Caller, svc: Svc, batch: Annotated[Any, Body(
     """Validate a batch of tracking events; good ones land for the pipelines, bad ones are listed with
     their index and reasons (nothing is dropped silently)."""
     who.require("shopper", "service")
-    return events.intake(svc.settings.landing, batch, member=who.customer_id if who.role == "shopper" else None)
+    return events.intake(svc.settings.landing, batch, member=who.customer_id if who.role == "shopper" else None,
+                         known_skus=lambda skus: _catalogued(svc, skus))
+
+
+def _catalogued(svc: Services, skus: set[str]) -> set[str] | None:
+    """Which of ``skus`` the catalogue holds; None when it holds no SKU at all."""
+    with transaction(svc.sessions) as s:
+        found = set(s.scalars(select(Sku.sku).where(Sku.sku.in_(sorted(skus)))))
+        if not found and s.scalar(select(Sku.sku).limit(1)) is None:
+            return None
+    return found
 
 
 @router.get("/exports/orders")

@@ -18,13 +18,12 @@ from sqlalchemy import select
 
 from commerce_api.deps import Caller, Ident, Svc
 from commerce_api.errors import ApiError, not_found
+from commerce_api.routes.catalogue import Channel
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel
 from serving.recommendations import RecommendationIndex
 
 router = APIRouter(tags=["recommendations"])
 CANDIDATES = 50  # looked up per request before the filters
-Channel = Literal["mini_program", "app", "h5", "store_pos", "self_checkout", "live_stream", "community_group",
-                  "marketplace", "online"]
 SkuList = Annotated[list[Ident], Query(max_length=100)]
 
 _lock = threading.Lock()

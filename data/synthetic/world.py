@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from data import contract
 from data.synthetic.calendar import festival_name
 
 REGIONS = [
@@ -41,9 +42,9 @@ CATEGORIES: dict[str, tuple[list[str], float, float, list[str], float, bool, lis
 COMPLEMENTS = {"Phones": "Phone Accessories", "Laptops": "Computer Accessories", "Coffee": "Dairy",
                "Baby": "Baby", "Snacks": "Beverages"}
 COMPLEMENT_PROBABILITY = {"Phones": 0.45, "Laptops": 0.40, "Coffee": 0.30, "Baby": 0.30, "Snacks": 0.25}
-ONLINE_CHANNELS = ["mini_program", "app", "h5", "live_stream", "community_group", "marketplace"]
-STORE_CHANNELS = ["store_pos", "self_checkout"]
-CHANNELS = ONLINE_CHANNELS + STORE_CHANNELS
+ONLINE_CHANNELS = list(contract.ONLINE_CHANNELS)
+STORE_CHANNELS = list(contract.STORE_CHANNELS)
+CHANNELS = ONLINE_CHANNELS + STORE_CHANNELS  # the order of CHANNEL_MIX
 CHANNEL_MIX = np.array([0.25, 0.20, 0.08, 0.05, 0.04, 0.03, 0.25, 0.10])
 
 
