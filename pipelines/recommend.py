@@ -181,12 +181,17 @@ def popular_by_region_and_category(data: RecommendData, n: int = POPULAR_N) -> p
 
 def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry, snapshot: Path,
                                   settings: RecommendSettings | None = None) -> dict:
-    """``build_recommendations`` on the marts; empty marts with their columns when the data is too thin.
-    Either way the marts are then copied to the parquet ``snapshot`` folder the commerce API serves from."""
+    """``build_recommendations`` on the marts, then copied to the parquet ``snapshot`` folder the
+    commerce API serves from. When the data is too thin: empty marts with their columns, and the
+    snapshot being served stays (a run that cannot train does not take the shop's lists away; a
+    first run writes the empty one). Any other error propagates and replaces nothing."""
     try:
         result = build_recommendations(con, load(con), registry, settings or RecommendSettings())
     except NotEnoughData as exc:  # no customer purchases, or too little history for a time split
         write_empty(con, EMPTY_TABLES)
         result = exc.as_skip()
+        if snapshot.exists():
+            result["serving"] = f"kept the snapshot being served ({snapshot})"
+            return result
     write_snapshot(con, snapshot)
     return result

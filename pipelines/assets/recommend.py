@@ -37,7 +37,8 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
             f"{result['customers']:,} customers; backtest NDCG@10 "
             + ", ".join(f"{v} {result['ndcg'][v]:.3f} ({result['ndcg_ratio'][v]:.2f}x {result['best_baseline'][v][0]})"
                         for v in result["ndcg"])
-            + f"; served: {', '.join(f'{v}={m}' for v, m in result['served'].items())}"))
+            + f"; served: {', '.join(f'{v}={m}' for v, m in result['served'].items())}")
+            + (f"; {result['serving']}" if "serving" in result else ""))
         meta = {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in result.items()}
         for name in OUTPUTS:
             yield dg.MaterializeResult(asset_key=["marts", name], metadata={"rows": counts[name], **meta})
