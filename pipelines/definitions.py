@@ -25,6 +25,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
     from pipelines.assets.demand import build_demand_assets, build_replenishment_assets
+    from pipelines.assets.model_checks import build_model_checks
     from pipelines.assets.raw import build_raw_assets
     from pipelines.assets.recommend import build_coupon_assets, build_recommendation_assets
     from pipelines.assets.serving import build_snapshot_asset
@@ -54,6 +55,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     marts = sorted({key for a in assets for key in a.keys if key.path[0] == "marts"}, key=lambda k: k.path)
     return dg.Definitions(
         assets=[*assets, build_snapshot_asset(settings, marts)],
+        asset_checks=build_model_checks(),
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],
         sensors=[build_landing_sensor(refresh_job, settings)],
