@@ -26,15 +26,6 @@ from typing import NoReturn
 
 from pipelines.settings import Settings, load_settings, prepare_environment
 
-MARTS = [
-    "dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
-    "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly",
-    "customer_rfm", "customer_value", "customer_churn_risk", "winback_list", "customer_tags", "customer_profile",
-    "association_rules", "frequently_bought_together", "forecasts", "forecasts_daily", "forecast_hierarchy",
-    "replenishment_suggestions", "transfer_suggestions", "stock_alerts", "inventory_health", "inventory_health_summary",
-    "customer_recommendations", "similar_items", "popular_items", "coupon_recommendations",
-]
-
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
@@ -241,6 +232,8 @@ def _connect(settings: Settings):
 
 
 def print_status(settings: Settings) -> None:
+    from pipelines.dbt_manifest import queryable_marts
+
     con = _connect(settings)
     _say("\nIngestion (raw = accepted + quarantined):")
     for table, rows_in, accepted, quarantined in con.execute(
@@ -255,9 +248,9 @@ def print_status(settings: Settings) -> None:
     _say("\nMarts (schema marts):")
     existing = {r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()}
-    for mart in MARTS:
+    for mart in queryable_marts():
         n = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0] if mart in existing else "missing"
-        _say(f"  {mart:<22} {n:>12,} rows" if isinstance(n, int) else f"  {mart:<22} {n}")
+        _say(f"  {mart:<26} {n:>12,} rows" if isinstance(n, int) else f"  {mart:<26} {n}")
     con.close()
 
 

@@ -1,4 +1,5 @@
-"""Everything generated from the one contract (``data/contract.py``), written into the repo.
+"""Everything generated from the one contract (``data/contract.py``) and the models' vocabularies
+(``models/``), written into the repo.
 
 Run ``python -m pipelines.contract_sync`` after changing the contract: it rewrites the
 great-expectations project (``gx/``, see ``pipelines.quality``) and the value lists that the dbt
@@ -13,19 +14,22 @@ import re
 import sys
 
 from data.contract import CHANNELS, EVENT_NAMES, FULFILLMENTS, IOT_KINDS, LOCATION_KINDS, MOVEMENT_TYPES
+from models.rfm import SEGMENTS
 from pipelines.quality import write_repo_project
 from pipelines.settings import DBT_PROJECT_DIR
 
-BEGIN = "  # generated from data/contract.py by `python -m pipelines.contract_sync`: do not edit by hand\n"
+BEGIN = "  # generated from data/contract.py and models/ by `python -m pipelines.contract_sync`: do not edit by hand\n"
 END = "  # end of the generated block\n"
 BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
 
 
 def dbt_vars() -> dict[str, list[str]]:
-    """The contract's value domains as the dbt project's vars (``accepted_values`` tests read them)."""
+    """The contract's value domains (and the RFM segment names) as the dbt project's vars
+    (``accepted_values`` tests read them)."""
     return {"contract_channels": list(CHANNELS), "contract_event_names": list(EVENT_NAMES),
             "contract_fulfillments": list(FULFILLMENTS), "contract_iot_kinds": list(IOT_KINDS),
-            "contract_location_kinds": list(LOCATION_KINDS), "contract_movement_types": list(MOVEMENT_TYPES)}
+            "contract_location_kinds": list(LOCATION_KINDS), "contract_movement_types": list(MOVEMENT_TYPES),
+            "rfm_segments": list(SEGMENTS)}
 
 
 def dbt_vars_block() -> str:

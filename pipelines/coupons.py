@@ -25,8 +25,6 @@ from serving.registry import Registry
 ACTIVE_DAYS = 180
 REDEEM_DAYS = 28
 MONTHS = 6  # monthly offers learnt from
-EMPTY = ("customer_id VARCHAR, p_redeem DOUBLE, rank BIGINT, send BOOLEAN, coupon_code VARCHAR, "
-         "category VARCHAR, segment VARCHAR, reason VARCHAR, as_of DATE")
 
 
 def _month_starts(as_of: datetime, n: int) -> list[datetime]:
@@ -86,10 +84,10 @@ def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Regis
                       .group_by("customer_id", maintain_order=True).first().select("customer_id", "coupon_code"))
     overall_code = (purchases.filter(pl.col("coupon_used")).group_by("coupon_code").len()
                     .sort("len", descending=True)["coupon_code"].first())
-    top_category = con.sql("""SELECT r.customer_id, p.category FROM marts.customer_recommendations r
+    top_category = con.sql("""SELECT r.customer_id, p.category FROM model_outputs.customer_recommendations r
                               JOIN marts.dim_product p USING (sku) WHERE r.variant = 'repeat' AND r.rank = 1""").pl()
-    segment = con.sql("""SELECT customer_id, segment FROM marts.customer_rfm
-                         WHERE as_of = (SELECT max(as_of) FROM marts.customer_rfm)""").pl()
+    segment = con.sql("""SELECT customer_id, segment FROM model_outputs.customer_rfm
+                         WHERE as_of = (SELECT max(as_of) FROM model_outputs.customer_rfm)""").pl()
     n_send = int(round(len(scored) * share))
     mart = (scored.select("customer_id", "p_redeem", "redeemed_before", "coupon_basket_share")
             .sort(["p_redeem", "customer_id"], descending=[True, False])
@@ -124,6 +122,6 @@ def build_coupon_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registr
     try:
         return build_coupon_recommendations(con, registry)
     except NotEnoughData as exc:
-        write_empty(con, {"coupon_recommendations": EMPTY})
+        write_empty(con, ("coupon_recommendations",))
         return exc.as_skip()
 

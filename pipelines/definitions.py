@@ -23,7 +23,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
     prepare_environment(settings)
     from pipelines.assets.basket import basket_rules
     from pipelines.assets.customer import build_customer_assets
-    from pipelines.assets.dbt import dbt_project, smartmall_dbt  # parses the dbt project when needed
+    from pipelines.assets.dbt import (  # parses dbt if needed
+        dbt_project,
+        smartmall_dbt,
+        smartmall_dbt_published,
+    )
     from pipelines.assets.demand import build_demand_assets, build_replenishment_assets
     from pipelines.assets.model_checks import build_model_checks
     from pipelines.assets.raw import build_raw_assets
@@ -49,7 +53,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             tags={"dagster/asset_partition_range_start": yesterday, "dagster/asset_partition_range_end": yesterday},
         )
 
-    assets = [*build_raw_assets(daily_partitions, settings), smartmall_dbt, build_customer_assets(settings),
+    assets = [*build_raw_assets(daily_partitions, settings), smartmall_dbt, smartmall_dbt_published,
+              build_customer_assets(settings),
               basket_rules, build_demand_assets(settings), build_replenishment_assets(settings),
               build_recommendation_assets(settings), build_coupon_assets(settings)]
     marts = sorted({key for a in assets for key in a.keys if key.path[0] == "marts"}, key=lambda k: k.path)

@@ -1,10 +1,11 @@
 """The demand block: weekly forecasts per SKU x location from the marts, chosen per demand class by
-backtest, written back as marts and recorded in the model registry.
+backtest, and recorded in the model registry.
 
 Reads ``marts.fct_sales_daily`` (units sold per SKU x location x channel x day, promotion flag) and
-writes ``marts.forecasts`` (weekly), ``marts.forecasts_daily`` (the weekly forecast spread over
-the days by each series' weekday profile) and ``marts.forecast_hierarchy`` (bottom-up sums by
-store, region, category and in total, so every level adds up).
+writes ``model_outputs.forecasts`` (weekly). dbt publishes it as ``marts.forecasts`` and builds
+``marts.forecasts_daily`` (the weekly forecast spread over the days by each series' weekday
+profile) and ``marts.forecast_hierarchy`` (bottom-up sums by store, region, category and in total,
+so every level adds up) over it.
 """
 
 from __future__ import annotations
@@ -44,13 +45,6 @@ BACKTEST_SERIES = 300  # model choice is backtested on a seeded sample of at mos
 BACKTEST_ORIGINS = 4  # ... from this many forecast origins (rolling origin; each scores the intervals of the older)
 CANDIDATES = ("smartmall_lightgbm", "smartmall_tsb", "baseline_ets_damped", "baseline_moving_average_4",
               "baseline_naive")
-EMPTY = {
-    "forecasts": "sku VARCHAR, location_id VARCHAR, week_start DATE, model VARCHAR, demand_class VARCHAR, "
-                 "forecast_units DOUBLE, lower_units DOUBLE, upper_units DOUBLE, lower_95_units DOUBLE, "
-                 "upper_95_units DOUBLE, generated_at TIMESTAMP",
-    "forecasts_daily": "sku VARCHAR, location_id VARCHAR, forecast_date DATE, forecast_units DOUBLE",
-    "forecast_hierarchy": "level VARCHAR, key VARCHAR, week_start DATE, forecast_units DOUBLE",
-}
 
 
 def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[date]]:
@@ -134,7 +128,6 @@ def build_forecasts(con: duckdb.DuckDBPyConnection, registry: Registry, horizon:
     }).with_columns(generated_at=pl.lit(generated))
     write_mart(con, "forecasts", frame)
     new_items = _new_items(con)
-    _derived_marts(con, weeks[0], weeks[-1])
     registry.register("forecast", {
         "data_window": [str(weeks[0]), str(weeks[-1] + timedelta(days=6))],
         "parameters": {"horizon_weeks": horizon, "holdout_weeks": holdout, "origins": BACKTEST_ORIGINS,
@@ -194,16 +187,16 @@ def _new_items(con: duckdb.DuckDBPyConnection) -> int:
     """SKUs stocked at a store with no sales history there (new listings) get the average forecast of
     their category at that store (else of their category anywhere), marked ``category_fallback``."""
     con.execute("""
-        INSERT INTO marts.forecasts
+        INSERT INTO model_outputs.forecasts
         WITH last_day AS (SELECT max(stock_date) AS d FROM marts.fct_inventory_daily),
         stocked AS (SELECT DISTINCT i.sku, i.location_id, p.category FROM marts.fct_inventory_daily i
                     JOIN marts.dim_product p USING (sku) CROSS JOIN last_day
                     JOIN marts.dim_store st ON st.store_id = i.location_id
                     -- stores sell; a warehouse holding an item it never sold keeps it for its stores
                     WHERE i.stock_date = last_day.d AND i.on_hand > 0 AND st.location_kind = 'store'),
-        new_items AS (SELECT s.* FROM stocked s ANTI JOIN (SELECT DISTINCT sku, location_id FROM marts.forecasts) f
+        new_items AS (SELECT s.* FROM stocked s ANTI JOIN (SELECT DISTINCT sku, location_id FROM model_outputs.forecasts) f
                       USING (sku, location_id)),
-        with_category AS (SELECT f.*, p.category FROM marts.forecasts f JOIN marts.dim_product p USING (sku)),
+        with_category AS (SELECT f.*, p.category FROM model_outputs.forecasts f JOIN marts.dim_product p USING (sku)),
         by_location AS (SELECT category, location_id, week_start, avg(forecast_units) AS point,
                                avg(lower_units) AS lower, avg(upper_units) AS upper,
                                avg(lower_95_units) AS lower_95, avg(upper_95_units) AS upper_95
@@ -214,54 +207,12 @@ def _new_items(con: duckdb.DuckDBPyConnection) -> int:
         SELECT n.sku, n.location_id, c.week_start, 'category_fallback', 'new_item',
                coalesce(l.point, c.point), coalesce(l.lower, c.lower), coalesce(l.upper, c.upper),
                coalesce(l.lower_95, c.lower_95), coalesce(l.upper_95, c.upper_95),
-               (SELECT max(generated_at) FROM marts.forecasts)
+               (SELECT max(generated_at) FROM model_outputs.forecasts)
         FROM new_items n JOIN by_category c ON c.category = n.category
         LEFT JOIN by_location l ON l.category = n.category AND l.location_id = n.location_id
                                AND l.week_start = c.week_start""")
-    return con.execute("SELECT count(DISTINCT sku || '@' || location_id) FROM marts.forecasts "
+    return con.execute("SELECT count(DISTINCT sku || '@' || location_id) FROM model_outputs.forecasts "
                        "WHERE model = 'category_fallback'").fetchall()[0][0]
-
-
-def _derived_marts(con: duckdb.DuckDBPyConnection, first_week: date, last_week: date) -> None:
-    """Daily split by weekday profile (the series' own, else its location's, else flat) and the
-    bottom-up hierarchy."""
-    con.execute(f"""
-        CREATE OR REPLACE TABLE marts.forecasts_daily AS
-        WITH history AS (
-            SELECT sku, store_id AS location_id, isodow(sale_date) AS dow, sum(units_sold)::DOUBLE AS units
-            FROM marts.fct_sales_daily
-            WHERE sale_date BETWEEN DATE '{first_week}' AND DATE '{last_week}' + INTERVAL 6 DAY GROUP BY ALL),
-        dows AS (SELECT * FROM range(1, 8) d(dow)),
-        series_share AS (  -- every weekday of a series with history, 0 where it never sold that day
-            SELECT k.sku, k.location_id, d.dow,
-                   coalesce(h.units, 0) / nullif(sum(coalesce(h.units, 0)) OVER (PARTITION BY k.sku, k.location_id), 0)
-                   AS share
-            FROM (SELECT DISTINCT sku, location_id FROM history) k CROSS JOIN dows d
-            LEFT JOIN history h ON h.sku = k.sku AND h.location_id = k.location_id AND h.dow = d.dow),
-        location_share AS (
-            SELECT k.location_id, d.dow,
-                   coalesce(sum(h.units), 0) / nullif(sum(coalesce(sum(h.units), 0)) OVER (PARTITION BY k.location_id), 0)
-                   AS share
-            FROM (SELECT DISTINCT location_id FROM history) k CROSS JOIN dows d
-            LEFT JOIN history h ON h.location_id = k.location_id AND h.dow = d.dow
-            GROUP BY k.location_id, d.dow),
-        days AS (SELECT f.*, d.dow FROM marts.forecasts f CROSS JOIN dows d)
-        SELECT d.sku, d.location_id, CAST(d.week_start + (d.dow - 1) * INTERVAL 1 DAY AS DATE) AS forecast_date,
-               d.forecast_units * coalesce(s.share, l.share, 1.0 / 7) AS forecast_units
-        FROM days d
-        LEFT JOIN series_share s USING (sku, location_id, dow)
-        LEFT JOIN location_share l ON l.location_id = d.location_id AND l.dow = d.dow""")
-    con.execute("""
-        CREATE OR REPLACE TABLE marts.forecast_hierarchy AS
-        WITH f AS (SELECT f.*, s.region, p.category FROM marts.forecasts f
-                   LEFT JOIN marts.dim_store s ON s.store_id = f.location_id
-                   LEFT JOIN marts.dim_product p USING (sku))
-        SELECT 'sku_location' AS level, sku || '@' || location_id AS key, week_start, forecast_units FROM f
-        UNION ALL SELECT 'location', location_id, week_start, sum(forecast_units) FROM f GROUP BY ALL
-        UNION ALL SELECT 'region', coalesce(region, 'unknown'), week_start, sum(forecast_units) FROM f GROUP BY ALL
-        UNION ALL SELECT 'category', coalesce(category, 'unknown'), week_start, sum(forecast_units) FROM f GROUP BY ALL
-        UNION ALL SELECT 'sku', sku, week_start, sum(forecast_units) FROM f GROUP BY ALL
-        UNION ALL SELECT 'all', 'all', week_start, sum(forecast_units) FROM f GROUP BY ALL""")
 
 
 def build_forecasts_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry,
@@ -269,5 +220,5 @@ def build_forecasts_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry,
     try:
         return build_forecasts(con, registry, horizon)
     except NotEnoughData as exc:  # too little history (or no sales) for a backtest: say so, write empty marts
-        write_empty(con, EMPTY)
+        write_empty(con, ("forecasts",))
         return exc.as_skip()

@@ -1,7 +1,7 @@
 """The recommendation block: backtest, train and score the recommenders on the marts.
 
 Reads order lines, browsing events and the catalogue from the marts, calls the plain model
-functions of ``models/``, writes the marts ``customer_recommendations``, ``similar_items`` and
+functions of ``models/``, writes the model outputs ``customer_recommendations``, ``similar_items`` and
 ``popular_items`` and records the run in the model registry (card ``recommender``). A variant whose
 re-ranker does not beat the best baseline of its backtest is recorded but not served: the
 best baseline's lists are written instead, and the mart says which (``scored_with``).
@@ -33,12 +33,7 @@ from pipelines.settings import load_settings
 from serving.recommendations import write_snapshot
 from serving.registry import Registry
 
-EMPTY_TABLES = {
-    "customer_recommendations": "customer_id VARCHAR, variant VARCHAR, rank INTEGER, sku VARCHAR, score DOUBLE, "
-                                "scored_with VARCHAR, as_of DATE",
-    "similar_items": "sku VARCHAR, rank INTEGER, similar_sku VARCHAR, score DOUBLE",
-    "popular_items": "region VARCHAR, category VARCHAR, rank INTEGER, sku VARCHAR, buyers_28d BIGINT, buyers BIGINT",
-}
+OUTPUTS = ("customer_recommendations", "similar_items", "popular_items")
 TOP_N = 50  # recommendations kept per customer and variant: room for the serve-time filters
 SIMILAR_N = 20
 POPULAR_N = 50
@@ -188,7 +183,7 @@ def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Regi
     try:
         result = build_recommendations(con, load(con), registry, settings or RecommendSettings())
     except NotEnoughData as exc:  # no customer purchases, or too little history for a time split
-        write_empty(con, EMPTY_TABLES)
+        write_empty(con, OUTPUTS)
         result = exc.as_skip()
         if snapshot.exists():
             result["serving"] = f"kept the snapshot being served ({snapshot})"

@@ -1,9 +1,10 @@
-"""Replenishment suggestions, stock alerts and inventory health from the marts and the forecasts.
+"""Replenishment suggestions and stock alerts from the marts and the forecasts.
 
-Writes ``marts.replenishment_suggestions`` (per SKU x location: safety stock, reorder point,
-order-up-to level, position, suggested quantity, source and the reason), ``marts.stock_alerts``,
-``marts.inventory_health`` (per SKU x location) and ``marts.inventory_health_summary`` (by
-location and by category), and backtests the policy against "reorder last week's sales".
+Writes ``model_outputs.replenishment_suggestions`` (per SKU x location: safety stock, reorder
+point, order-up-to level, position, suggested quantity, source and the reason),
+``model_outputs.transfer_suggestions`` and ``model_outputs.stock_alerts`` (dbt publishes them as
+the marts of those names; inventory health is a dbt model of its own), and backtests the policy
+against "reorder last week's sales".
 
 Demand of a warehouse is its own sales plus the demand of every location it replenishes (the
 central -> regional -> store tree of ``dim_store``). Lead times between our own locations are
@@ -30,7 +31,6 @@ from serving.registry import Registry
 
 Z80 = 1.2816  # the forecasts' 80 % interval (lower_units, upper_units) spans +-1.28 sigma
 OVERSTOCK_DAYS = 90
-SLOW_MOVING_DAYS = 30
 
 
 def supplier_lead_days() -> float:
@@ -45,7 +45,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         stock AS (SELECT sku, location_id, on_hand FROM marts.fct_inventory_daily, last_day WHERE stock_date = d),
         own AS (SELECT sku, location_id, avg(forecast_units) / 7.0 AS daily_mean,
                        avg((upper_units - lower_units) / (2 * {Z80})) AS weekly_sigma
-                FROM marts.forecasts GROUP BY ALL),
+                FROM model_outputs.forecasts GROUP BY ALL),
         tree AS (  -- every location with each location whose stock it replenishes (itself included)
             SELECT store_id AS location_id, store_id AS served FROM marts.dim_store
             UNION SELECT regional_warehouse_id, store_id FROM marts.dim_store
@@ -169,7 +169,6 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> d
         overstock=pl.col("days_of_cover") > OVERSTOCK_DAYS,
     ).filter(pl.col("below_safety_stock") | pl.col("overstock") | (pl.col("days_of_cover") < 14))
     write_mart(con, "stock_alerts", alerts)
-    _health(con)
     policy = backtest_policy(con)
     if "skipped" not in policy:  # a plan without a long enough store history is served, not scored
         registry.register("replenishment_policy", {"backtest": policy, "baseline": "reorder last week's sales",
@@ -177,44 +176,6 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> d
                           passed=policy["order_up_to"]["fill_rate"] >= policy["last_week"]["fill_rate"])
     return {"suggestion_rows": len(table), "to_order": int((table["suggested_quantity"] > 0).sum()),
             "store_transfers": len(transfers), "alerts": len(alerts), "policy_backtest": policy}
-
-
-def _health(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""
-        CREATE OR REPLACE TABLE marts.inventory_health AS
-        WITH last_day AS (SELECT max(stock_date) AS d FROM marts.fct_inventory_daily),
-        window_90 AS (SELECT i.* FROM marts.fct_inventory_daily i, last_day WHERE stock_date > d - INTERVAL 90 DAY),
-        per AS (
-            -- outflow: what a store sells, what a warehouse ships to the locations it replenishes
-            SELECT sku, location_id, avg(on_hand) AS avg_on_hand, sum(sold + abs(transferred_out)) AS sold_90d,
-                   count(*) FILTER (WHERE on_hand <= 0) AS stockout_days_90d,
-                   max(stock_date) FILTER (WHERE sold + abs(transferred_out) > 0) AS last_sale_date,
-                   arg_max(on_hand, stock_date) AS on_hand
-            FROM window_90 GROUP BY ALL)
-        SELECT per.*, p.category, s.location_kind, s.region, (SELECT d FROM last_day) AS as_of,
-               CASE WHEN sold_90d > 0 THEN avg_on_hand / (sold_90d / 90.0) END AS turnover_days,
-               CASE WHEN sold_90d > 0 THEN on_hand / (sold_90d / 90.0) END AS days_of_cover,
-               sold_90d / nullif(sold_90d + on_hand, 0) AS sell_through,
-               on_hand > 0 AND (last_sale_date IS NULL
-                                OR last_sale_date <= (SELECT d FROM last_day) - INTERVAL {SLOW_MOVING_DAYS} DAY)
-                   AS slow_moving
-        FROM per LEFT JOIN marts.dim_product p USING (sku) LEFT JOIN marts.dim_store s ON s.store_id = per.location_id""")
-    con.execute("""
-        CREATE OR REPLACE TABLE marts.inventory_health_summary AS
-        SELECT 'location' AS level, location_id AS key, sum(on_hand) AS on_hand, sum(sold_90d) AS sold_90d,
-               sum(avg_on_hand) / nullif(sum(sold_90d) / 90.0, 0) AS turnover_days,
-               avg(CASE WHEN slow_moving THEN 1 ELSE 0 END) AS slow_moving_share,
-               sum(stockout_days_90d) AS stockout_days_90d, any_value(as_of) AS as_of
-        FROM marts.inventory_health GROUP BY location_id
-        UNION ALL
-        SELECT 'category', coalesce(category, 'unknown'), sum(on_hand), sum(sold_90d),
-               sum(avg_on_hand) / nullif(sum(sold_90d) / 90.0, 0), avg(CASE WHEN slow_moving THEN 1 ELSE 0 END),
-               sum(stockout_days_90d), any_value(as_of)
-        FROM marts.inventory_health GROUP BY category
-        UNION ALL
-        SELECT 'all', 'all', sum(on_hand), sum(sold_90d), sum(avg_on_hand) / nullif(sum(sold_90d) / 90.0, 0),
-               avg(CASE WHEN slow_moving THEN 1 ELSE 0 END), sum(stockout_days_90d), any_value(as_of)
-        FROM marts.inventory_health HAVING count(*) > 0""")
 
 
 def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: float = 2.0) -> dict:
@@ -250,26 +211,12 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
     return out
 
 
-# Written, empty, when there is no forecast to plan from (too little history).
-EMPTY = {
-    "replenishment_suggestions": "sku VARCHAR, location_id VARCHAR, location_kind VARCHAR, parent_id VARCHAR, "
-                                 "region VARCHAR, category VARCHAR, on_hand DOUBLE, in_transit DOUBLE, committed DOUBLE, "
-                                 "daily_mean DOUBLE, own_daily_mean DOUBLE, weekly_sigma DOUBLE, lead_days DOUBLE, "
-                                 "as_of DATE, safety_stock DOUBLE, reorder_point DOUBLE, order_up_to DOUBLE, "
-                                 "position DOUBLE, suggested_quantity DOUBLE, action VARCHAR, source_id VARCHAR, "
-                                 "available DOUBLE, days_of_cover DOUBLE, reason VARCHAR",
-    "transfer_suggestions": "sku VARCHAR, from_location_id VARCHAR, to_location_id VARCHAR, quantity DOUBLE, "
-                            "reason VARCHAR",
-    "stock_alerts": "sku VARCHAR, location_id VARCHAR, on_hand DOUBLE, committed DOUBLE, available DOUBLE, "
-                    "safety_stock DOUBLE, days_of_cover DOUBLE, "
-                    "below_safety_stock BOOLEAN, projected_stockout_date DATE, overstock BOOLEAN",
-}
+OUTPUTS = ("replenishment_suggestions", "transfer_suggestions", "stock_alerts")
 
 
 def build_replenishment_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     try:
         return build_replenishment(con, registry)
-    except NotEnoughData as exc:  # no stock or no forecast: no plan, but the stock's health is still known
-        write_empty(con, EMPTY)
-        _health(con)
+    except NotEnoughData as exc:  # no stock or no forecast: no plan (dbt still reports the stock's health)
+        write_empty(con, OUTPUTS)
         return exc.as_skip()

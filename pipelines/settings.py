@@ -133,11 +133,16 @@ def load_settings() -> Settings:
     return Settings(home=home)
 
 
-def prepare_environment(settings: Settings) -> None:
-    """Environment the dbt CLI and Dagster need: dbt on PATH, the warehouse path, a Dagster home."""
+def put_dbt_on_path() -> None:
+    """dbt is installed beside this Python; dagster-dbt calls it by name."""
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Environment the dbt CLI and Dagster need: dbt on PATH, the warehouse path, a Dagster home."""
+    put_dbt_on_path()
     os.environ["SMARTMALL_DUCKDB_PATH"] = str(settings.warehouse)
     os.environ["SMARTMALL_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

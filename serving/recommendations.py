@@ -22,12 +22,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
-# the marts (and columns) a serving process needs, as files: DuckDB lets one process write the
-# warehouse, so readers such as the commerce API read this snapshot instead
+# the model outputs (and columns) a serving process needs, as files: DuckDB lets one process write
+# the warehouse, so readers such as the commerce API read this snapshot instead
 SNAPSHOT_FILES = {
-    "customer_recommendations": "SELECT customer_id, variant, rank, sku FROM marts.customer_recommendations",
-    "similar_items": "SELECT sku, rank, similar_sku FROM marts.similar_items",
-    "popular_items": "SELECT region, category, rank, sku FROM marts.popular_items",
+    "customer_recommendations": "SELECT customer_id, variant, rank, sku FROM model_outputs.customer_recommendations",
+    "similar_items": "SELECT sku, rank, similar_sku FROM model_outputs.similar_items",
+    "popular_items": "SELECT region, category, rank, sku FROM model_outputs.popular_items",
     "customer_regions": "SELECT customer_id, coalesce(region, 'unknown') AS region FROM marts.dim_customer",
 }
 

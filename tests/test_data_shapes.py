@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cli import MARTS
+from pipelines.dbt_manifest import queryable_marts
 from serving.registry import Registry
 from tests import data_shapes
 from tests.helpers import query, run_cli
+
+MARTS = queryable_marts()
 
 
 def _columns(home, mart: str) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from pipelines.dbt_manifest import contract_columns, queryable_marts
 from pipelines.definitions import build_defs
 from pipelines.settings import Settings
 
@@ -32,10 +33,18 @@ def test_graph_has_raw_assets_marts_and_checks(settings):
     # committed stock from the commerce API reaches the replenishment plan
     assert dg.AssetKey(["raw", "stock_positions"]) in graph.get(dg.AssetKey(["staging", "stg_stock_positions"])).parent_keys
     assert dg.AssetKey(["staging", "stg_stock_positions"]) in \
-        graph.get(dg.AssetKey(["marts", "replenishment_suggestions"])).parent_keys
+        graph.get(dg.AssetKey(["model_outputs", "replenishment_suggestions"])).parent_keys
     assert {f"marts/{m}" for m in MARTS} <= keys
     assert {f"marts/{m}" for m in ("customer_recommendations", "similar_items", "popular_items",
                                    "coupon_recommendations")} <= keys
+    # every queryable mart is a dbt model, and every Python output is published by the mart of its name
+    marts = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+    assert marts == set(queryable_marts())
+    outputs = {k.path[-1] for k in graph.get_all_asset_keys() if k.path[0] == "model_outputs"}
+    assert len(outputs) == 13 and outputs <= marts
+    for name in outputs:
+        assert graph.get(dg.AssetKey(["marts", name])).parent_keys == {dg.AssetKey(["model_outputs", name])}
+        assert contract_columns(name)  # typed by an enforced contract, which also defines the empty case
     checks = {c.name for c in graph.asset_check_keys}
     assert {"quarantine_share", "great_expectations"} <= checks
     assert any(name.startswith("unique_fct_orders_order_id") for name in checks)  # dbt tests as checks

@@ -1,4 +1,4 @@
-"""Asset checks on the marts Python writes: a score out of range or a repeated key fails (and blocks
+"""Asset checks on the tables the Python models write (model_outputs): a score out of range or a repeated key fails (and blocks
 what reads the mart); a big swing in rows against the last run warns."""
 
 
@@ -14,10 +14,10 @@ FORECAST = ("sku VARCHAR, location_id VARCHAR, week_start DATE, forecast_units D
 
 def _forecasts(path, rows: list[tuple]) -> DuckDBResource:
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute(f"CREATE OR REPLACE TABLE marts.forecasts ({FORECAST})")
+        con.execute("CREATE SCHEMA IF NOT EXISTS model_outputs")
+        con.execute(f"CREATE OR REPLACE TABLE model_outputs.forecasts ({FORECAST})")
         if rows:
-            con.executemany("INSERT INTO marts.forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.executemany("INSERT INTO model_outputs.forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return DuckDBResource(database=str(path))
 
 
@@ -34,18 +34,18 @@ def test_values_in_range_pass_on_a_sound_mart_and_fail_on_each_fault(tmp_path):
     assert "2 rows break" in result.description and "1 keys (sku, location_id, week_start)" in result.description
 
 
-def test_every_python_mart_has_both_checks_and_the_value_checks_block():
+def test_every_checked_output_has_both_checks_and_the_value_checks_block():
     checks = [spec for c in build_model_checks() for spec in c.check_specs]
     assert {(s.asset_key.path[-1], s.name) for s in checks if s.name == "values_in_range"} == \
         {(s.asset_key.path[-1], "values_in_range") for s in checks if s.name == "rows_against_last_run"}
     assert all(s.blocking for s in checks if s.name == "values_in_range")
-    assert len(checks) == 16
+    assert len(checks) == 14 and all(s.asset_key.path[0] == "model_outputs" for s in checks)
 
 
 def test_rows_against_the_last_run_warn_on_a_big_swing(tmp_path):
     path = tmp_path / "w.duckdb"
 
-    @dg.asset(key=["marts", "forecasts"])
+    @dg.asset(key=["model_outputs", "forecasts"])
     def forecasts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         rows = context.run.tags["rows"]
         _forecasts(path, [(f"S{i}", *GOOD[1:]) for i in range(int(rows))])

@@ -229,9 +229,10 @@ def test_a_new_item_is_forecast_from_its_category(small_home, tmp_path):
     con.execute("""INSERT INTO marts.fct_inventory_daily (sku, location_id, stock_date, on_hand)
                    SELECT 'NEW-1', ?, max(stock_date), 12 FROM marts.fct_inventory_daily""", [store])
     result = build_forecasts(con, Registry(tmp_path / "registry"))
-    rows = con.execute("SELECT model, forecast_units FROM marts.forecasts WHERE sku = 'NEW-1'").fetchall()
+    rows = con.execute("SELECT model, forecast_units FROM model_outputs.forecasts WHERE sku = 'NEW-1'").fetchall()
     assert result["new_items_from_category"] >= 1 and len(rows) == 8
     assert {m for m, _ in rows} == {"category_fallback"} and all(u >= 0 for _, u in rows)
-    expected = con.execute("""SELECT avg(f.forecast_units) FROM marts.forecasts f JOIN marts.dim_product p USING (sku)
+    expected = con.execute("""SELECT avg(f.forecast_units) FROM model_outputs.forecasts f
+        JOIN marts.dim_product p USING (sku)
         WHERE p.category = ? AND f.model <> 'category_fallback' AND f.location_id = ?""", [category, store]).fetchall()[0][0]
     assert abs(sum(u for _, u in rows) / 8 - expected) < 1e-6  # the category's average at that store

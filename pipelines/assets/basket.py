@@ -8,18 +8,15 @@ from dagster_duckdb import DuckDBResource
 
 from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
 from models.errors import NotEnoughData
+from pipelines.assets.outputs import mart_deps, output_results, output_specs
 from pipelines.marts import write_empty, write_mart
 from pipelines.settings import load_settings
 from pipelines.skips import skip_message
 
 progress = logging.getLogger("smartmall")
-# Written, empty, when there are no baskets to mine.
-EMPTY = {
-    "association_rules": "antecedents VARCHAR[], consequents VARCHAR[], antecedent_support DOUBLE, "
-                         "consequent_support DOUBLE, support DOUBLE, confidence DOUBLE, lift DOUBLE, leverage DOUBLE, "
-                         "conviction DOUBLE, n_baskets INTEGER, min_support DOUBLE",
-    "frequently_bought_together": "sku VARCHAR, other_sku VARCHAR, confidence DOUBLE, lift DOUBLE, support DOUBLE, "
-                                  "rank BIGINT",
+OUTPUTS = {
+    "association_rules": "Rules A -> C over order baskets: support, confidence, lift, leverage, conviction.",
+    "frequently_bought_together": "Top 10 companions per SKU (single-item rules by confidence, then lift).",
 }
 
 
@@ -31,14 +28,7 @@ def rule_config() -> RuleConfig:
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(["marts", "association_rules"], group_name="basket", kinds={"duckdb"},
-                     description="Rules A -> C over order baskets: support, confidence, lift, leverage, conviction.",
-                     deps=[dg.AssetKey(["marts", "fct_order_lines"])]),
-        dg.AssetSpec(["marts", "frequently_bought_together"], group_name="basket", kinds={"duckdb"},
-                     description="Top 10 companions per SKU (single-item rules by confidence, then lift).",
-                     deps=[dg.AssetKey(["marts", "fct_order_lines"])]),
-    ],
+    specs=output_specs(OUTPUTS, "basket", mart_deps(["fct_order_lines"])),
     name="basket_rules",
 )
 def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
@@ -50,20 +40,18 @@ def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         try:
             found = frequent_itemsets(con, "order_baskets", config)
         except NotEnoughData as exc:
-            write_empty(con, EMPTY)
+            write_empty(con, list(OUTPUTS))
             progress.info("  basket rules: %s", skip_message(exc.as_skip()))
-            for name in EMPTY:
-                yield dg.MaterializeResult(asset_key=["marts", name], metadata={"rows": 0, **exc.as_skip()})
+            yield from output_results(con, OUTPUTS, exc.as_skip())
             return
         table = rules(found).with_columns(n_baskets=pl.lit(found.n_baskets), min_support=pl.lit(config.min_support))
         together = frequently_bought_together(table)
         for name, frame in (("association_rules", table), ("frequently_bought_together", together)):
             write_mart(con, name, frame)
+        meta = {"baskets": found.n_baskets, "baskets_left_out": found.baskets_left_out,
+                "min_support": config.min_support, "max_len": config.max_len, "itemsets": len(found.itemsets)}
+        done = output_results(con, OUTPUTS, meta)
     progress.info("  basket rules: %s baskets (%s above %s items left out), %s frequent itemsets, %s rules",
                   f"{found.n_baskets:,}", f"{found.baskets_left_out:,}", config.max_basket_items,
                   f"{len(found.itemsets):,}", f"{len(table):,}")
-    meta = {"baskets": found.n_baskets, "baskets_left_out": found.baskets_left_out,
-            "min_support": config.min_support, "max_len": config.max_len, "itemsets": len(found.itemsets)}
-    yield dg.MaterializeResult(asset_key=["marts", "association_rules"], metadata={**meta, "rows": len(table)})
-    yield dg.MaterializeResult(asset_key=["marts", "frequently_bought_together"],
-                               metadata={**meta, "rows": len(together)})
+    yield from done

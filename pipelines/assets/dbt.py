@@ -1,17 +1,23 @@
-"""The dbt project as Dagster assets; dbt tests surface as asset checks."""
+"""The dbt project as Dagster assets; dbt tests surface as asset checks.
+
+Two steps of one project: ``smartmall_dbt`` builds staging, intermediate and the marts over the
+raw data; the Python models then train on those marts and write ``model_outputs``; and
+``smartmall_dbt_published`` builds the marts over the model outputs (everything downstream of
+the ``model_outputs`` source), each under its enforced contract.
+"""
 
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.dbt_manifest import dbt_project, ensure_manifest
 
 progress = logging.getLogger("smartmall")
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+OVER_MODEL_OUTPUTS = "source:model_outputs+"
 
 
 class SmartmallDbtTranslator(DagsterDbtTranslator):
@@ -23,24 +29,11 @@ class SmartmallDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-def ensure_manifest() -> None:
-    """dagster-dbt loads the manifest at import; parse the project when it is missing or older
-    than any model, macro, test or project file."""
-    manifest = dbt_project.manifest_path
-    sources = [p for folder in ("models", "macros", "tests") for p in (DBT_PROJECT_DIR / folder).rglob("*")]
-    sources += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    newest = max(p.stat().st_mtime for p in sources if p.is_file())
-    if not manifest.exists() or manifest.stat().st_mtime < newest:
-        dbt_project.preparer.prepare(dbt_project)
-
-
 ensure_manifest()
 dbt_project.prepare_if_dev()
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=SmartmallDbtTranslator())
-def smartmall_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """``dbt build``: staging -> intermediate -> marts, with every data test."""
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, step: str) -> Iterator:
     built = failed = 0
     for event in dbt.cli(["build"], context=context).stream():
         if isinstance(event, dg.Output | dg.MaterializeResult):
@@ -48,4 +41,18 @@ def smartmall_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         elif isinstance(event, dg.AssetCheckResult) and not event.passed:
             failed += 1
         yield event
-    progress.info("  dbt build: %d models built, %d failing tests", built, failed)
+    progress.info("  dbt build (%s): %d models built, %d failing tests", step, built, failed)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=SmartmallDbtTranslator(),
+            exclude=OVER_MODEL_OUTPUTS)
+def smartmall_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """``dbt build``: staging -> intermediate -> the marts over the raw data, with every data test."""
+    yield from _build(context, dbt, "marts over the raw data")
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=SmartmallDbtTranslator(),
+            select=OVER_MODEL_OUTPUTS, name="smartmall_dbt_published")
+def smartmall_dbt_published(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """``dbt build`` of the marts over the model outputs, each under its enforced contract."""
+    yield from _build(context, dbt, "marts over the model outputs")

@@ -1,18 +1,19 @@
-"""Asset checks on the marts Python writes, for what dbt cannot see: scores within their ranges,
-intervals in order, one row per key (blocking: a model run that breaks them does not reach the
-snapshot readers are served), and the row count against the last run (a warning: a big swing is
-worth a look, not always wrong)."""
+"""Asset checks on the tables the Python models write (``model_outputs``), for what dbt cannot see:
+scores within their ranges, intervals in order, one row per key (blocking: a model run that breaks
+them is not published as a mart, nor reaches the snapshot readers are served), and the row count
+against the last run (a warning: a big swing is worth a look, not always wrong)."""
 
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines.assets.outputs import output_key
+from pipelines.marts import OUTPUT_SCHEMA, output_rows
+
 # mart -> (SQL true for a bad row, what holds for a good one)
 VALUE_RULES: dict[str, tuple[str, str]] = {
     "customer_churn_risk": ("churn_probability IS NULL OR churn_probability NOT BETWEEN 0 AND 1",
                             "churn probability within [0, 1]"),
-    "winback_list": ("churn_probability NOT BETWEEN 0 AND 1 OR value_at_risk < 0", "probability within [0, 1], "
-                     "value at risk >= 0"),
     "customer_value": ("NOT isfinite(clv_365d) OR clv_90d < 0 OR p_alive NOT BETWEEN 0 AND 1 "
                        "OR clv_90d > clv_180d + 1e-6 OR clv_180d > clv_365d + 1e-6",
                        "CLV finite, >= 0 and growing with the horizon; P(alive) within [0, 1]"),
@@ -29,7 +30,7 @@ VALUE_RULES: dict[str, tuple[str, str]] = {
                                   "suggested quantity finite and >= 0, order-up-to >= reorder point"),
 }
 KEYS: dict[str, tuple[str, ...]] = {
-    "customer_churn_risk": ("customer_id",), "winback_list": ("customer_id",), "customer_value": ("customer_id",),
+    "customer_churn_risk": ("customer_id",), "customer_value": ("customer_id",),
     "coupon_recommendations": ("customer_id",), "customer_recommendations": ("customer_id", "variant", "rank"),
     "forecasts": ("sku", "location_id", "week_start"), "replenishment_suggestions": ("sku", "location_id"),
 }
@@ -40,12 +41,12 @@ def _values_check(mart: str) -> dg.AssetChecksDefinition:
     bad, holds = VALUE_RULES[mart]
     key = KEYS.get(mart)
 
-    @dg.asset_check(asset=dg.AssetKey(["marts", mart]), name="values_in_range", blocking=True,
+    @dg.asset_check(asset=output_key(mart), name="values_in_range", blocking=True,
                     description=f"{holds}" + (f"; one row per ({', '.join(key)})" if key else ""))
     def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            rows, broken = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM marts.{mart}").fetchone()
-            repeated = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM marts.{mart} GROUP BY {', '.join(key)} "
+            rows, broken = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM {OUTPUT_SCHEMA}.{mart}").fetchone()
+            repeated = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {OUTPUT_SCHEMA}.{mart} GROUP BY {', '.join(key)} "
                                    "HAVING count(*) > 1)").fetchone()[0] if key else 0
         problems = ([f"{broken} rows break: {holds}"] if broken else []) + \
             ([f"{repeated} keys ({', '.join(key)}) on more than one row"] if repeated else [])
@@ -57,13 +58,13 @@ def _values_check(mart: str) -> dg.AssetChecksDefinition:
 
 
 def _row_count_check(mart: str) -> dg.AssetChecksDefinition:
-    asset = dg.AssetKey(["marts", mart])
+    asset = output_key(mart)
 
     @dg.asset_check(asset=asset, name="rows_against_last_run",
                     description=f"rows within +-{ROW_SWING:.0%} of the previous materialization's")
     def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            rows = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
+            rows = output_rows(con, mart)
         # the newest materialization is this run's; the one before is the last run's
         records = context.instance.fetch_materializations(asset, limit=2).records
         previous = records[1].asset_materialization.metadata.get("rows") if len(records) > 1 else None
@@ -79,5 +80,5 @@ def _row_count_check(mart: str) -> dg.AssetChecksDefinition:
 
 
 def build_model_checks() -> list[dg.AssetChecksDefinition]:
-    """The checks of every mart Python writes."""
+    """The checks of the Python models' outputs."""
     return [_values_check(m) for m in VALUE_RULES] + [_row_count_check(m) for m in VALUE_RULES]

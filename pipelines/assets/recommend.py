@@ -7,6 +7,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines import coupons, recommend
+from pipelines.assets.outputs import mart_deps, metadata, output_key, output_results, output_specs
+from pipelines.marts import output_rows
 from pipelines.settings import Settings
 from pipelines.skips import skip_message
 from serving.registry import Registry
@@ -23,43 +25,39 @@ OUTPUTS = {
 
 
 def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
-    specs = [dg.AssetSpec(["marts", name], description=text, group_name="recommend", kinds={"duckdb", "python"},
-                          deps=[dg.AssetKey(["marts", u]) for u in UPSTREAM]) for name, text in OUTPUTS.items()]
-
-    @dg.multi_asset(specs=specs, name="recommendations")
+    @dg.multi_asset(specs=output_specs(OUTPUTS, "recommend", mart_deps(UPSTREAM)), name="recommendations")
     def recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         """Backtest the re-ranker against its baselines, then train on all history and score."""
         with duckdb.get_connection() as con:
             result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
                                                              settings.home / "serving" / "recommendations")
-            counts = {name: con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0] for name in OUTPUTS}
+            done = output_results(con, OUTPUTS, result)
         progress.info("  recommendations: %s", skip_message(result) or (
             f"{result['customers']:,} customers; backtest NDCG@10 "
             + ", ".join(f"{v} {result['ndcg'][v]:.3f} ({result['ndcg_ratio'][v]:.2f}x {result['best_baseline'][v][0]})"
                         for v in result["ndcg"])
             + f"; served: {', '.join(f'{v}={m}' for v, m in result['served'].items())}")
             + (f"; {result['serving']}" if "serving" in result else ""))
-        meta = {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in result.items()}
-        for name in OUTPUTS:
-            yield dg.MaterializeResult(asset_key=["marts", name], metadata={"rows": counts[name], **meta})
+        yield from done
 
     return recommendations
 
 
 def build_coupon_assets(settings: Settings) -> dg.AssetsDefinition:
-    @dg.asset(key=["marts", "coupon_recommendations"], group_name="recommend", kinds={"duckdb", "python"},
-              deps=[dg.AssetKey(["marts", u]) for u in ("fct_order_lines", "customer_recommendations", "customer_rfm")],
+    @dg.asset(key=output_key("coupon_recommendations"), group_name="recommend", kinds={"duckdb", "python"},
+              deps=mart_deps(["fct_order_lines", "dim_product", "model_outputs/customer_recommendations",
+                              "model_outputs/customer_rfm"]),
               description="Active members ranked by P(redeem) of the next member coupon, with the coupon they take up "
                           "most, the category of their top recommendation, RFM segment and a send flag (top 20 %).")
     def coupon_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         """Learn who redeems from the monthly member coupons, backtest on the last month, rank today's members."""
         with duckdb.get_connection() as con:
             result = coupons.build_coupon_recommendations_or_skip(con, Registry(settings.registry))
-            rows = con.execute("SELECT count(*) FROM marts.coupon_recommendations").fetchall()[0][0]
+            rows = output_rows(con, "coupon_recommendations")
         progress.info("  coupon targeting: %s", skip_message(result) or (
             f"{result['members']:,} members, {result['sent']:,} to send; backtest ROC AUC {result['backtest_roc_auc']:.3f}"
             f" vs {result['best_baseline_roc_auc']:.3f}; redemption rate of the top 20 % "
             f"{result['top_share_redemption_rate']:.1%} vs {result['everyone_redemption_rate']:.1%} sending to all"))
-        return dg.MaterializeResult(metadata={"rows": rows, **result})
+        return dg.MaterializeResult(metadata={"rows": rows, **metadata(result)})
 
     return coupon_recommendations

@@ -1,0 +1,16 @@
+-- The 360-degree member profile: one row per member of dim_customer, with or without purchases.
+select
+    c.customer_id, c.signup_at, c.signup_channel, c.region, c.home_store_id, c.birthday, c.gender,
+    c.account_type, c.tier, c.first_order_at, c.last_order_at, c.orders, c.net_revenue,
+    r.segment as rfm_segment, r.r_score, r.f_score, r.m_score,
+    v.p_alive, v.expected_purchases_365d, v.expected_spend, v.clv_365d,
+    k.churn_probability, k.risk_band as churn_risk_band,
+    t.* exclude (customer_id, as_of), t.as_of
+from {{ ref('dim_customer') }} c
+left join (
+    select * from {{ ref('customer_rfm') }}
+    where as_of = (select max(as_of) from {{ ref('customer_rfm') }})
+) r using (customer_id)
+left join {{ ref('customer_value') }} v using (customer_id)
+left join {{ ref('customer_churn_risk') }} k using (customer_id)
+left join {{ ref('customer_tags') }} t using (customer_id)

@@ -1,0 +1,13 @@
+-- Bottom-up sums of the weekly forecasts: SKU x location, location, region, category, SKU, all.
+with f as (
+    select f.*, s.region, p.category
+    from {{ ref('forecasts') }} f
+    left join {{ ref('dim_store') }} s on s.store_id = f.location_id
+    left join {{ ref('dim_product') }} p using (sku)
+)
+select 'sku_location' as level, sku || '@' || location_id as key, week_start, forecast_units from f
+union all select 'location', location_id, week_start, sum(forecast_units) from f group by all
+union all select 'region', coalesce(region, 'unknown'), week_start, sum(forecast_units) from f group by all
+union all select 'category', coalesce(category, 'unknown'), week_start, sum(forecast_units) from f group by all
+union all select 'sku', sku, week_start, sum(forecast_units) from f group by all
+union all select 'all', 'all', week_start, sum(forecast_units) from f group by all
