@@ -21,6 +21,7 @@ from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
 from commerce_api.migrate import upgrade
 from commerce_api.payments import Payments, SimulatedProvider
+from commerce_api.responses import Health
 from commerce_api.routes import (
     catalogue,
     customers,
@@ -97,7 +98,7 @@ def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> 
     app.router.routes[:0] = [route for route in routes if _hot(route)]  # before even the docs' own routes
     app.router.routes.extend(route for route in routes if not _hot(route))
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], response_model=Health)
     def health() -> dict:
         return {"status": "ok"}
 

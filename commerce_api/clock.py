@@ -20,3 +20,8 @@ def as_utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         return datetime.min if moment.year == datetime.min.year else datetime.max
+
+
+def iso(moment: datetime) -> str:
+    """How the API writes a time: RFC 3339 in UTC (``2026-12-05T03:34:05.544204Z``)."""
+    return as_utc(moment).isoformat() + "Z"

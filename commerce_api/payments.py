@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from commerce_api import orders
 from commerce_api.callbacks import parse_signed
-from commerce_api.clock import utcnow
+from commerce_api.clock import iso, utcnow
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Customer, Order, Payment, Refund, StoredValueEntry
 
@@ -193,5 +193,5 @@ class Payments:
 def payment_dict(payment: Payment, provider_payload: dict | None = None) -> dict:
     return {"id": payment.id, "order_id": payment.order_id, "method": payment.provider, "amount": payment.amount,
             "status": payment.status, "refunded": payment.refunded, "provider": provider_payload or {},
-            "created_at": payment.created_at.isoformat()}
+            "created_at": iso(payment.created_at)}
 

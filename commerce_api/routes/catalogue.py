@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
-from commerce_api.clock import as_utc, utcnow
+from commerce_api import responses as R
+from commerce_api.clock import as_utc, iso, utcnow
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Money, Page, Paging, Services, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
@@ -107,7 +108,7 @@ def _skus(session, product_id: str) -> list[Sku]:
     return list(session.execute(select(Sku).where(Sku.product_id == product_id).order_by(Sku.sku)).scalars())
 
 
-@router.post("/suppliers", status_code=201)
+@router.post("/suppliers", status_code=201, response_model=R.Supplier)
 def create_supplier(body: SupplierIn, who: Caller, svc: Svc) -> dict:
     who.require("marketer", "service")
     with transaction(svc.sessions) as s:
@@ -117,7 +118,7 @@ def create_supplier(body: SupplierIn, who: Caller, svc: Svc) -> dict:
     return body.model_dump()
 
 
-@router.post("/products", status_code=201)
+@router.post("/products", status_code=201, response_model=R.ProductOut)
 def create_product(body: ProductIn, who: Caller, svc: Svc) -> dict:
     """A product and its SKUs (one per spec combination, e.g. colour x size)."""
     who.require("marketer", "service")
@@ -142,7 +143,7 @@ def create_product(body: ProductIn, who: Caller, svc: Svc) -> dict:
 _CATALOGUE_VERSION = select(CatalogueVersion.version).where(CatalogueVersion.id == 1)
 
 
-@router.get("/products")
+@router.get("/products", response_model=R.Paged[R.ProductOut])
 def list_products(who: Caller, svc: Svc, paging: Paging, category: Annotated[str | None, Query(max_length=200)] = None,
                   channel: Channel | None = None, include_unlisted: bool = False) -> dict:
     """Products, filtered by category; shoppers see only listed products.
@@ -180,7 +181,7 @@ def _product_page(svc: Services, paging: Page, category: str | None, channel: st
     return out
 
 
-@router.get("/products/{product_id}")
+@router.get("/products/{product_id}", response_model=R.ProductOut)
 def get_product(product_id: Ident, who: Caller, svc: Svc) -> dict:
     with svc.reads() as s:
         p = s.get(Product, product_id)
@@ -189,7 +190,7 @@ def get_product(product_id: Ident, who: Caller, svc: Svc) -> dict:
         return product_dict(p, _skus(s, p.id))
 
 
-@router.patch("/products/{product_id}")
+@router.patch("/products/{product_id}", response_model=R.ProductOut)
 def patch_product(product_id: Ident, body: ProductPatch, who: Caller, svc: Svc) -> dict:
     """Edit, list or delist a product."""
     who.require("marketer")
@@ -204,7 +205,7 @@ def patch_product(product_id: Ident, body: ProductPatch, who: Caller, svc: Svc) 
         return product_dict(p, _skus(s, p.id))
 
 
-@router.patch("/skus/{sku}")
+@router.patch("/skus/{sku}", response_model=R.SkuOut)
 def patch_sku(sku: Ident, body: SkuPatch, who: Caller, svc: Svc) -> dict:
     """Price, listing, channel visibility and stock pool mode of one SKU."""
     who.require("marketer")
@@ -219,7 +220,7 @@ def patch_sku(sku: Ident, body: SkuPatch, who: Caller, svc: Svc) -> dict:
         return sku_dict(row)
 
 
-@router.put("/skus/{sku}/regional-prices/{region}")
+@router.put("/skus/{sku}/regional-prices/{region}", response_model=R.RegionalPrice)
 def put_regional_price(sku: Ident, region: Ident, body: RegionalPriceIn, who: Caller, svc: Svc) -> dict:
     who.require("marketer")
     with transaction(svc.sessions) as s:
@@ -242,24 +243,25 @@ def _add_window_rule(svc, sku: str, table: type[PromoPrice] | type[FlashSale], b
                                 "ends_at": as_utc(body.ends_at)})
         s.add(row)
         s.flush()
-        return {"id": row.id, "sku": sku, **body.model_dump(mode="json")}
+        return {"id": row.id, "sku": sku, **body.model_dump(mode="json"),
+                "starts_at": iso(body.starts_at), "ends_at": iso(body.ends_at)}
 
 
-@router.post("/skus/{sku}/promotions", status_code=201)
+@router.post("/skus/{sku}/promotions", status_code=201, response_model=R.PriceRule)
 def create_promotion(sku: Ident, body: PromoIn, who: Caller, svc: Svc) -> dict:
     """A promotional price valid in [starts_at, ends_at), optionally for one region or channel."""
     who.require("marketer")
     return _add_window_rule(svc, sku, PromoPrice, body)
 
 
-@router.post("/skus/{sku}/flash-sales", status_code=201)
+@router.post("/skus/{sku}/flash-sales", status_code=201, response_model=R.PriceRule)
 def create_flash_sale(sku: Ident, body: FlashSaleIn, who: Caller, svc: Svc) -> dict:
     """A flash-sale price valid in [starts_at, ends_at) with a per-member quantity limit."""
     who.require("marketer")
     return _add_window_rule(svc, sku, FlashSale, body)
 
 
-@router.get("/skus/{sku}/price")
+@router.get("/skus/{sku}/price", response_model=R.Price)
 def get_price(sku: Ident, who: Caller, svc: Svc, region: Annotated[str | None, Query(max_length=64)] = None,
               channel: Channel | None = None, at: datetime | None = None) -> dict:
     """The price in force at ``at`` (default now) for a region and channel, and the rule that set it."""
@@ -268,8 +270,8 @@ def get_price(sku: Ident, who: Caller, svc: Svc, region: Annotated[str | None, Q
         price = price_in_force(s, sku, moment, region, channel)
         sale = active_flash_sale(s, sku, moment)
     out = {"sku": sku, "price": price.price, "rule": price.rule, "list_price": price.list_price,
-           "at": moment.isoformat()}
+           "at": iso(moment)}
     if sale is not None and sale.price < price.price:
         out["flash_sale"] = {"id": sale.id, "price": sale.price, "per_customer_limit": sale.per_customer_limit,
-                             "ends_at": sale.ends_at.isoformat()}
+                             "ends_at": iso(sale.ends_at)}
     return out

@@ -11,7 +11,8 @@ from pydantic import Field
 from sqlalchemy import and_, bindparam, or_, select
 
 from commerce_api import inventory
-from commerce_api.clock import utcnow
+from commerce_api import responses as R
+from commerce_api.clock import iso, utcnow
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, json_as_is, paginate
 from commerce_api.errors import ApiError, not_found
@@ -43,7 +44,7 @@ def customer_dict(c: Customer) -> dict:
             "birthday": c.birthday.isoformat() if c.birthday else None}
 
 
-@router.post("/customers", status_code=201)
+@router.post("/customers", status_code=201, response_model=R.CustomerOut)
 def create_customer(body: CustomerIn, who: Caller, svc: Svc) -> dict:
     """Sign-up, online or at the till (staff sign members up to their own store)."""
     who.require("store_staff", "service")
@@ -61,7 +62,7 @@ def create_customer(body: CustomerIn, who: Caller, svc: Svc) -> dict:
         return customer_dict(c)
 
 
-@router.get("/customers")
+@router.get("/customers", response_model=R.Paged[R.CustomerOut])
 def list_customers(who: Caller, svc: Svc, paging: Paging,
                    tier: Literal["member", "silver", "gold", "diamond"] | None = None) -> dict:
     who.require("store_staff", "marketer", "service")
@@ -72,7 +73,7 @@ def list_customers(who: Caller, svc: Svc, paging: Paging,
         return paginate(s, q, paging, customer_dict)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", response_model=R.CustomerOut)
 def get_customer(customer_id: Ident, who: Caller, svc: Svc) -> dict:
     who.check_customer(customer_id)
     with svc.reads() as s:
@@ -82,7 +83,7 @@ def get_customer(customer_id: Ident, who: Caller, svc: Svc) -> dict:
         return customer_dict(c)
 
 
-@router.post("/customers/{customer_id}/stored-value/top-ups", status_code=201)
+@router.post("/customers/{customer_id}/stored-value/top-ups", status_code=201, response_model=R.Balance)
 def top_up(customer_id: Ident, body: TopUpIn, who: Caller, svc: Svc) -> dict:
     """Load money on the stored-value card (at the till or by an integration)."""
     who.require("store_staff", "service")
@@ -91,7 +92,7 @@ def top_up(customer_id: Ident, body: TopUpIn, who: Caller, svc: Svc) -> dict:
     return {"customer_id": customer_id, "balance": balance}
 
 
-@router.get("/customers/{customer_id}/stored-value")
+@router.get("/customers/{customer_id}/stored-value", response_model=R.StoredValue)
 def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> dict:
     """Balance and the card's ledger, newest first: the member's own, or the tills' and back office's."""
     who.require("shopper", "store_staff", "service").check_customer(customer_id)
@@ -102,11 +103,11 @@ def stored_value(customer_id: Ident, who: Caller, svc: Svc, paging: Paging) -> d
         q = select(StoredValueEntry).where(StoredValueEntry.customer_id == customer_id).order_by(
             StoredValueEntry.id.desc())
         out = paginate(s, q, paging, lambda e: {"delta": e.delta, "balance_after": e.balance_after,
-                                                 "reference": e.reference, "at": e.created_at.isoformat()})
+                                                 "reference": e.reference, "at": iso(e.created_at)})
     return {"balance": c.stored_value, **out}
 
 
-@router.get("/till/members/{member_code}", response_model=dict)
+@router.get("/till/members/{member_code}", response_model=R.CustomerOut)
 def till_member(member_code: Ident, who: Caller, svc: Svc) -> JSONResponse:
     """Member-code lookup at the till: who, tier, points, stored-value balance."""
     who.require("store_staff")
@@ -130,7 +131,7 @@ _SCAN = with_prices(
 ).where(or_(Sku.barcode == bindparam("code"), Sku.sku == bindparam("code"))).order_by(Sku.sku)
 
 
-@router.get("/till/scan/{code}", response_model=dict)
+@router.get("/till/scan/{code}", response_model=R.TillScan)
 def till_scan(code: Ident, who: Caller, svc: Svc,
               store_id: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
     """Scan a barcode (or SKU) at a till, self-checkout or shelf display: name, price in force at the

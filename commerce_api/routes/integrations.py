@@ -10,8 +10,9 @@ from fastapi import APIRouter, Body, Header, Query, Request
 from sqlalchemy import select
 
 from commerce_api import events, logistics, sweeper
+from commerce_api import responses as R
 from commerce_api.auth import create_key
-from commerce_api.clock import as_utc
+from commerce_api.clock import as_utc, iso
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Services, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, not_found
@@ -24,7 +25,7 @@ router = APIRouter(tags=["integrations"])
 Signature = Annotated[str, Header(alias="X-Signature", max_length=256)]
 
 
-@router.post("/payments/callbacks/{provider}", openapi_extra=raw_json_body(PaymentCallback))
+@router.post("/payments/callbacks/{provider}", openapi_extra=raw_json_body(PaymentCallback), response_model=R.CallbackResult)
 async def payment_callback(provider: Literal["wechat_pay", "alipay"], request: Request, x_signature: Signature,
                            ) -> dict:
     """Called by WeChat Pay / Alipay when a payment settles. The body is verified against
@@ -35,7 +36,7 @@ async def payment_callback(provider: Literal["wechat_pay", "alipay"], request: R
         return svc.payments.on_callback(s, provider, raw, x_signature)
 
 
-@router.post("/logistics/callbacks/{carrier}", openapi_extra=raw_json_body(logistics.TrackingCallback))
+@router.post("/logistics/callbacks/{carrier}", openapi_extra=raw_json_body(logistics.TrackingCallback), response_model=R.TrackingResult)
 async def carrier_callback(carrier: Ident, request: Request, x_signature: Signature) -> dict:
     """Tracking status from a carrier (signed). Delivered on every shipment completes the order."""
     svc = request.app.state.services
@@ -50,7 +51,7 @@ class SimulatedPaymentIn(Strict):
     status: Literal["SUCCESS", "FAILED"] = "SUCCESS"
 
 
-@router.post("/simulator/payments/{payment_id}")
+@router.post("/simulator/payments/{payment_id}", response_model=R.CallbackResult)
 def simulate_payment(payment_id: Ident, body: SimulatedPaymentIn, who: Caller, svc: Svc) -> dict:
     """Development stand-in for the shopper paying in the WeChat / Alipay app: the simulator signs a
     callback and it goes through the same verification and handling as a real one."""
@@ -69,7 +70,7 @@ class SimulatedTrackingIn(Strict):
     status: logistics.TrackingStatus
 
 
-@router.post("/simulator/shipments/{waybill}")
+@router.post("/simulator/shipments/{waybill}", response_model=R.TrackingResult)
 def simulate_tracking(waybill: Ident, body: SimulatedTrackingIn, who: Caller, svc: Svc) -> dict:
     """Development stand-in for the carrier: a signed tracking callback for a waybill."""
     who.require("service")
@@ -78,7 +79,7 @@ def simulate_tracking(waybill: Ident, body: SimulatedTrackingIn, who: Caller, sv
         return logistics.on_tracking(s, svc.carrier, raw, signature)
 
 
-@router.post("/events", status_code=207)
+@router.post("/events", status_code=207, response_model=R.EventIntake)
 def intake_events(who: Caller, svc: Svc, batch: Annotated[Any, Body(
         description="a JSON list of tracking events (the pipelines' events contract)")]) -> dict:
     """Validate a batch of tracking events; good ones land for the pipelines, bad ones are listed with
@@ -97,13 +98,13 @@ def _catalogued(svc: Services, skus: set[str]) -> set[str] | None:
     return found
 
 
-@router.get("/exports/orders")
+@router.get("/exports/orders", response_model=R.Paged[R.OrderOut])
 def export_orders(who: Caller, svc: Svc, paging: Paging, updated_since: datetime | None = None) -> dict:
     """Orders changed after ``updated_since``, oldest change first: the pipelines read incrementally."""
     return list_orders(who.require("service"), svc, paging, updated_since=updated_since)
 
 
-@router.get("/exports/payments")
+@router.get("/exports/payments", response_model=R.Paged[R.PaymentOut])
 def export_payments(who: Caller, svc: Svc, paging: Paging, updated_since: datetime | None = None) -> dict:
     who.require("service")
     q = select(Payment).order_by(Payment.updated_at, Payment.id)
@@ -113,7 +114,7 @@ def export_payments(who: Caller, svc: Svc, paging: Paging, updated_since: dateti
         return paginate(s, q, paging, payment_dict)
 
 
-@router.get("/exports/stock-movements")
+@router.get("/exports/stock-movements", response_model=R.Paged[R.Movement])
 def export_movements(who: Caller, svc: Svc, paging: Paging,
                      after_id: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict:
     """The stock ledger after movement ``after_id`` (ids only grow: a cursor for incremental reads)."""
@@ -123,10 +124,10 @@ def export_movements(who: Caller, svc: Svc, paging: Paging,
         return paginate(s, q, paging, lambda m: {
             "id": m.id, "sku": m.sku, "location_id": m.location_id, "pool": m.pool, "kind": m.kind,
             "on_hand_delta": m.on_hand_delta, "reserved_delta": m.reserved_delta,
-            "allocated_delta": m.allocated_delta, "reference": m.reference, "created_at": m.created_at.isoformat()})
+            "allocated_delta": m.allocated_delta, "reference": m.reference, "created_at": iso(m.created_at)})
 
 
-@router.get("/shipments/{waybill}")
+@router.get("/shipments/{waybill}", response_model=R.ShipmentOut)
 def get_shipment(waybill: Ident, who: Caller, svc: Svc) -> dict:
     with svc.reads() as s:
         sh = s.execute(select(Shipment).where(Shipment.waybill == waybill)).scalar_one_or_none()
@@ -134,7 +135,7 @@ def get_shipment(waybill: Ident, who: Caller, svc: Svc) -> dict:
             raise not_found("waybill", waybill)
         check_order_access(s, who, s.get(Order, sh.order_id))
         return {"waybill": sh.waybill, "order_id": sh.order_id, "status": sh.status, "carrier": sh.carrier,
-                "tracking_status": sh.tracking_status, "updated_at": sh.updated_at.isoformat()}
+                "tracking_status": sh.tracking_status, "updated_at": iso(sh.updated_at)}
 
 
 class KeyIn(Strict):
@@ -144,7 +145,7 @@ class KeyIn(Strict):
     name: Text200 | None = None
 
 
-@router.post("/api-keys", status_code=201)
+@router.post("/api-keys", status_code=201, response_model=R.ApiKey)
 def new_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
     """Issue a key (admin only). The plain key is in this response only."""
     who.require("admin")
@@ -156,7 +157,7 @@ def new_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
     return {"key": key, "role": body.role, "customer_id": body.customer_id, "store_id": body.store_id}
 
 
-@router.post("/admin/sweep-reservations")
+@router.post("/admin/sweep-reservations", response_model=R.Swept)
 def sweep(who: Caller, svc: Svc) -> dict:
     """Cancel orders whose reservation expired (the app also runs this every few seconds)."""
     who.require("service")

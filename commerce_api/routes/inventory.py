@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from commerce_api import inventory
+from commerce_api import responses as R
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Quantity, Strict, Svc, Text200, json_as_is
 from commerce_api.errors import ApiError
@@ -48,7 +49,7 @@ def level_dict(lv: inventory.Level) -> dict:
             "reserved": lv.reserved, "allocated": lv.allocated, "available": lv.available}
 
 
-@router.get("/inventory", response_model=dict)
+@router.get("/inventory", response_model=R.Items[R.Level])
 def get_levels(who: Caller, svc: Svc, sku: Annotated[str | None, Query(max_length=64)] = None,
                location_id: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
     """Stock per SKU x location x pool: on hand, reserved, allocated, available. Filter by one or both."""
@@ -60,7 +61,7 @@ def get_levels(who: Caller, svc: Svc, sku: Annotated[str | None, Query(max_lengt
     return json_as_is({"items": [level_dict(lv) for lv in rows]})
 
 
-@router.post("/inventory/receipts", status_code=201)
+@router.post("/inventory/receipts", status_code=201, response_model=R.Items[R.Level])
 def receive(body: ReceiptIn, who: Caller, svc: Svc) -> dict:
     """Goods received at a location (purchase receipt)."""
     who.require("store_staff", "service").check_store(body.location_id)
@@ -71,7 +72,7 @@ def receive(body: ReceiptIn, who: Caller, svc: Svc) -> dict:
     return {"items": [level_dict(lv) for lv in rows]}
 
 
-@router.post("/inventory/transfers", status_code=201)
+@router.post("/inventory/transfers", status_code=201, response_model=R.Items[R.Level])
 def transfer(body: TransferIn, who: Caller, svc: Svc) -> dict:
     """Move available stock from one location to another (both legs in one transaction)."""
     who.require("store_staff", "service").check_store(body.from_location_id)
@@ -84,7 +85,7 @@ def transfer(body: TransferIn, who: Caller, svc: Svc) -> dict:
     return {"items": [level_dict(lv) for lv in rows]}
 
 
-@router.post("/inventory/counts")
+@router.post("/inventory/counts", response_model=R.CountResult)
 def stock_count(body: CountIn, who: Caller, svc: Svc) -> dict:
     """A stock count sets on hand to what was counted; the difference goes to the ledger as an adjustment."""
     who.require("store_staff", "service").check_store(body.location_id)
@@ -94,7 +95,7 @@ def stock_count(body: CountIn, who: Caller, svc: Svc) -> dict:
     return {"adjustment": delta, "items": [level_dict(lv) for lv in rows]}
 
 
-@router.get("/inventory/ledger-check")
+@router.get("/inventory/ledger-check", response_model=R.LedgerCheck)
 def ledger_check(who: Caller, svc: Svc) -> dict:
     """Rebuild every stock row from the movement ledger and list any row that differs (should be none)."""
     who.require("service")

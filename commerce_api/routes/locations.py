@@ -11,6 +11,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from commerce_api import inventory
+from commerce_api import responses as R
 from commerce_api.allocation import plan
 from commerce_api.clock import utcnow
 from commerce_api.db import transaction
@@ -46,7 +47,7 @@ def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
 
 
-@router.post("/locations", status_code=201)
+@router.post("/locations", status_code=201, response_model=R.LocationOut)
 def create_location(body: LocationIn, who: Caller, svc: Svc) -> dict:
     who.require("service")
     with transaction(svc.sessions) as s:
@@ -58,7 +59,7 @@ def create_location(body: LocationIn, who: Caller, svc: Svc) -> dict:
     return body.model_dump()
 
 
-@router.get("/locations")
+@router.get("/locations", response_model=R.Paged[R.LocationOut])
 def list_locations(who: Caller, svc: Svc, paging: Paging,
                    kind: Literal["central_warehouse", "regional_warehouse", "store"] | None = None) -> dict:
     q = select(Location).order_by(Location.id)
@@ -68,7 +69,7 @@ def list_locations(who: Caller, svc: Svc, paging: Paging,
         return paginate(s, q, paging, location_dict)
 
 
-@router.get("/locations/nearby")
+@router.get("/locations/nearby", response_model=R.NearbyStores)
 def nearby_pickup(who: Caller, svc: Svc, latitude: Annotated[float, Query(ge=-90, le=90)],
                   longitude: Annotated[float, Query(ge=-180, le=180)],
                   sku: Annotated[str, Query(min_length=1, max_length=64)],
@@ -88,7 +89,7 @@ def nearby_pickup(who: Caller, svc: Svc, latitude: Annotated[float, Query(ge=-90
     return {"sku": sku, "quantity": quantity, "stores": found[:limit]}
 
 
-@router.get("/delivery-estimate")
+@router.get("/delivery-estimate", response_model=R.DeliveryEstimate)
 def delivery_estimate(who: Caller, svc: Svc, sku: Annotated[str, Query(min_length=1, max_length=64)],
                       region: Annotated[str, Query(min_length=1, max_length=64)],
                       quantity: Annotated[int, Query(ge=1, le=100_000)] = 1,

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commerce_api import aftersale, idempotency, orders
+from commerce_api import responses as R
 from commerce_api.auth import Principal
-from commerce_api.clock import as_utc, utcnow
+from commerce_api.clock import as_utc, iso, utcnow
 from commerce_api.db import transaction
 from commerce_api.deps import (
     Caller,
@@ -103,9 +104,9 @@ def order_dict(session: Session, o: Order, lines: list | None = None, shipments:
         "fulfillment": o.fulfillment, "store_id": o.store_id, "delivery_region": o.delivery_region,
         "total": o.total, "deposit": o.deposit, "paid": o.paid, "refunded": o.refunded,
         "amount_due": orders.amount_due(o) if o.status in ("created", "deposit_paid") else 0,
-        "reserved_until": o.reserved_until.isoformat() if o.reserved_until else None,
+        "reserved_until": iso(o.reserved_until) if o.reserved_until else None,
         "ship_after": o.ship_after.isoformat() if o.ship_after else None, "cancel_reason": o.cancel_reason,
-        "created_at": o.created_at.isoformat(), "updated_at": o.updated_at.isoformat(),
+        "created_at": iso(o.created_at), "updated_at": iso(o.updated_at),
         "lines": [{"line_number": ln.line_number, "sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price,
                    "price_rule": ln.price_rule, "location_id": ln.location_id, "returned_quantity": ln.returned_quantity}
                   for ln in lines],
@@ -164,7 +165,7 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
     return json_as_is({**response, "idempotent_replay": replayed}, status_code=201)
 
 
-@router.post("/orders", status_code=201, response_model=dict)
+@router.post("/orders", status_code=201, response_model=R.PlacedOrder)
 def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> JSONResponse:
     """Place an order from any channel; stock is reserved for the reservation time-to-live.
 
@@ -175,7 +176,7 @@ def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey 
     return _place(svc, who, req, idempotency_key, "POST /orders", body)
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=R.Paged[R.OrderOut])
 def list_orders(who: Caller, svc: Svc, paging: Paging, status: Annotated[str | None, Query(max_length=24)] = None,
                 customer_id: Annotated[str | None, Query(max_length=64)] = None,
                 updated_since: datetime | None = None) -> dict:
@@ -200,13 +201,13 @@ def list_orders(who: Caller, svc: Svc, paging: Paging, status: Annotated[str | N
     return out
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=R.OrderOut)
 def get_order(order_id: Ident, who: Caller, svc: Svc) -> dict:
     with svc.reads() as s:
         return order_dict(s, _load(s, who, order_id, lock=False))
 
 
-@router.post("/orders/{order_id}/payments", status_code=201)
+@router.post("/orders/{order_id}/payments", status_code=201, response_model=R.PaymentStarted)
 def pay(order_id: Ident, body: PaymentIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None) -> dict:
     """Pay (part of) an order. ``stored_value`` settles at once; WeChat Pay / Alipay return the provider's
     payload and settle when its signed callback arrives."""
@@ -222,7 +223,7 @@ def pay(order_id: Ident, body: PaymentIn, who: Caller, svc: Svc, idempotency_key
     return {**response, "idempotent_replay": replayed}
 
 
-@router.get("/orders/{order_id}/payments")
+@router.get("/orders/{order_id}/payments", response_model=R.Items[R.PaymentOut])
 def list_payments(order_id: Ident, who: Caller, svc: Svc) -> dict:
     with svc.reads() as s:
         _load(s, who, order_id, lock=False)
@@ -230,7 +231,7 @@ def list_payments(order_id: Ident, who: Caller, svc: Svc) -> dict:
         return {"items": [payment_dict(p) for p in rows]}
 
 
-@router.post("/orders/{order_id}/cancel")
+@router.post("/orders/{order_id}/cancel", response_model=R.OrderOut)
 def cancel(order_id: Ident, body: CancelIn, who: Caller, svc: Svc) -> dict:
     """Cancel before shipping: stock released, payments refunded."""
     with transaction(svc.sessions) as s:
@@ -239,7 +240,7 @@ def cancel(order_id: Ident, body: CancelIn, who: Caller, svc: Svc) -> dict:
         return order_dict(s, order)
 
 
-@router.post("/orders/{order_id}/ship")
+@router.post("/orders/{order_id}/ship", response_model=R.OrderOut)
 def ship(order_id: Ident, who: Caller, svc: Svc) -> dict:
     """Hand a delivery order's shipments to the carrier: waybills, and the sale leaves stock."""
     who.require("store_staff", "service")
@@ -251,7 +252,7 @@ def ship(order_id: Ident, who: Caller, svc: Svc) -> dict:
         return order_dict(s, order)
 
 
-@router.post("/orders/{order_id}/ready-for-pickup")
+@router.post("/orders/{order_id}/ready-for-pickup", response_model=R.OrderOut)
 def ready_for_pickup(order_id: Ident, who: Caller, svc: Svc) -> dict:
     who.require("store_staff")
     with transaction(svc.sessions) as s:
@@ -260,7 +261,7 @@ def ready_for_pickup(order_id: Ident, who: Caller, svc: Svc) -> dict:
         return order_dict(s, order)
 
 
-@router.post("/orders/{order_id}/picked-up")
+@router.post("/orders/{order_id}/picked-up", response_model=R.OrderOut)
 def picked_up(order_id: Ident, who: Caller, svc: Svc) -> dict:
     """The shopper collected a pickup order at the store."""
     who.require("store_staff")
@@ -272,7 +273,7 @@ def picked_up(order_id: Ident, who: Caller, svc: Svc) -> dict:
         return order_dict(s, order)
 
 
-@router.post("/orders/{order_id}/returns", status_code=201)
+@router.post("/orders/{order_id}/returns", status_code=201, response_model=R.ReturnWithOrder)
 def request_return(order_id: Ident, body: ReturnIn, who: Caller, svc: Svc) -> dict:
     """Ask to return or exchange lines of a completed order; approved at once when the rules allow."""
     with transaction(svc.sessions) as s:
@@ -285,10 +286,10 @@ def request_return(order_id: Ident, body: ReturnIn, who: Caller, svc: Svc) -> di
 def return_dict(r: ReturnRequest) -> dict:
     return {"id": r.id, "order_id": r.order_id, "kind": r.kind, "lines": r.lines, "amount": r.amount,
             "status": r.status, "priority": r.priority, "reason": r.reason, "decision": r.decision,
-            "created_at": r.created_at.isoformat()}
+            "created_at": iso(r.created_at)}
 
 
-@router.get("/returns")
+@router.get("/returns", response_model=R.Paged[R.ReturnOut])
 def list_returns(who: Caller, svc: Svc, paging: Paging,
                  status: Literal["approved", "pending_review", "rejected"] = "pending_review") -> dict:
     """Return requests; high-priority (gold and diamond members) first."""
@@ -301,7 +302,7 @@ def list_returns(who: Caller, svc: Svc, paging: Paging,
         return paginate(s, q, paging, return_dict)
 
 
-@router.post("/returns/{request_id}/decision")
+@router.post("/returns/{request_id}/decision", response_model=R.ReturnOut)
 def decide_return(request_id: Annotated[int, Path(ge=1, le=2**62)], body: DecisionIn, who: Caller, svc: Svc) -> dict:
     who.require("store_staff", "service")
     with transaction(svc.sessions) as s:
@@ -335,7 +336,7 @@ def _cart(session: Session, who: Principal, cart_id: str, lock: bool = False) ->
     return cart
 
 
-@router.post("/carts", status_code=201)
+@router.post("/carts", status_code=201, response_model=R.CartOut)
 def create_cart(body: CartIn, who: Caller, svc: Svc) -> dict:
     """A cart: a shopper's own online cart, or a till cart of a store (staff: their store's)."""
     who.require("shopper", "store_staff", "service")
@@ -356,13 +357,13 @@ def create_cart(body: CartIn, who: Caller, svc: Svc) -> dict:
         return cart_dict(s, cart)
 
 
-@router.get("/carts/{cart_id}")
+@router.get("/carts/{cart_id}", response_model=R.CartOut)
 def get_cart(cart_id: Ident, who: Caller, svc: Svc) -> dict:
     with svc.reads() as s:
         return cart_dict(s, _cart(s, who, cart_id))
 
 
-@router.put("/carts/{cart_id}/lines/{sku}")
+@router.put("/carts/{cart_id}/lines/{sku}", response_model=R.CartOut)
 def set_cart_line(cart_id: Ident, sku: Ident, body: CartLineIn, who: Caller, svc: Svc) -> dict:
     """Set the quantity of a SKU in the cart (0 removes it). Stock is reserved at checkout, not here."""
     with transaction(svc.sessions) as s:
@@ -384,7 +385,7 @@ def set_cart_line(cart_id: Ident, sku: Ident, body: CartLineIn, who: Caller, svc
         return cart_dict(s, cart)
 
 
-@router.post("/carts/{cart_id}/checkout", status_code=201, response_model=dict)
+@router.post("/carts/{cart_id}/checkout", status_code=201, response_model=R.PlacedOrder)
 def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotency_key: IdemKey = None
              ) -> JSONResponse:
     """Turn the cart into an order (stock reserved). Use an ``Idempotency-Key`` against double submits."""

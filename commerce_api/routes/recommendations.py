@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from commerce_api.deps import Caller, Ident, Svc
+from commerce_api import responses as R
+from commerce_api.deps import Caller, Ident, Svc, json_as_is
 from commerce_api.errors import ApiError, not_found
 from commerce_api.routes.catalogue import Channel
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel
@@ -63,7 +65,7 @@ def _showable(session, skus: list[str], channel: str | None, location_id: str | 
 
 
 def _answer(svc, customer_id: str | None, region: str | None, location_id: str | None, n: int, variant: str,
-            channel: str | None, cart: list[str], viewed: list[str]) -> dict:
+            channel: str | None, cart: list[str], viewed: list[str]) -> JSONResponse:
     index = _index(svc.settings.recommendations_dir)
     personal = customer_id is not None and (customer_id, variant) in index.customer_row
     candidates = index.recommend(customer_id, CANDIDATES, variant=variant, cart=cart, session_skus=viewed,
@@ -71,11 +73,12 @@ def _answer(svc, customer_id: str | None, region: str | None, location_id: str |
     with svc.reads() as s:
         showable = _showable(s, candidates, channel, location_id)
     items = [sku for sku in candidates if sku in showable][:n]
-    return {"customer_id": customer_id, "variant": variant, "source": "personal" if personal else "cold_start",
-            "channel": channel, "location_id": location_id, "items": items}
+    return json_as_is({"customer_id": customer_id, "variant": variant,
+                       "source": "personal" if personal else "cold_start", "channel": channel,
+                       "location_id": location_id, "items": items})
 
 
-@router.get("/customers/{customer_id}/recommendations")
+@router.get("/customers/{customer_id}/recommendations", response_model=R.Recommendations)
 def customer_recommendations(
     customer_id: Ident, who: Caller, svc: Svc,
     n: Annotated[int, Query(ge=1, le=CANDIDATES)] = 10,
@@ -84,7 +87,7 @@ def customer_recommendations(
     location_id: Annotated[Ident | None, Query(description="default: the customer's home store")] = None,
     cart: SkuList = [],  # noqa: B006 - FastAPI copies query defaults
     viewed: SkuList = [],  # noqa: B006
-) -> dict:
+) -> JSONResponse:
     """Top ``n`` SKUs for a member: ``repeat`` lets them re-buy, ``new`` shows only what they never bought.
     Members without a list of their own get the cold start (similar to ``viewed``, popular in their region)."""
     who.require("shopper", "service", "marketer", "store_staff")
@@ -97,7 +100,7 @@ def customer_recommendations(
     return _answer(svc, customer_id, region, location_id or home, n, variant, channel, cart, viewed)
 
 
-@router.get("/recommendations")
+@router.get("/recommendations", response_model=R.Recommendations)
 def guest_recommendations(
     who: Caller, svc: Svc,
     n: Annotated[int, Query(ge=1, le=CANDIDATES)] = 10,
@@ -106,7 +109,7 @@ def guest_recommendations(
     location_id: Ident | None = None,
     cart: SkuList = [],  # noqa: B006
     viewed: SkuList = [],  # noqa: B006
-) -> dict:
+) -> JSONResponse:
     """Recommendations for a guest: items similar to what the session ``viewed``, then popular in the region."""
     who.require("shopper", "service", "marketer", "store_staff")
     return _answer(svc, None, region, location_id, n, "repeat", channel, cart, viewed)

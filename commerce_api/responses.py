@@ -1,0 +1,382 @@
+"""What the API answers, as Pydantic models: every route declares one, so the OpenAPI spec documents
+every response body and a shop front end can generate a typed client.
+
+Sync routes that return a dict are validated against their model by FastAPI. The hot paths
+(product pages, stock reads, till scans, placing orders) answer with ``json_as_is`` and skip that
+step (see ``deps.json_as_is``); their models document them, and the schemathesis tests check that
+every answer conforms (``tests/test_commerce_fuzz.py``). Models refuse unknown fields, so a route
+that starts answering something its model does not declare fails the tests instead of drifting.
+Amounts are integers in minor units (fen / cents), as in the requests; times are ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Day = Annotated[str, Field(json_schema_extra={"format": "date"})]
+Amount = Annotated[int, Field(description="minor units (fen / cents)")]
+Item = TypeVar("Item")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Paged(Out, Generic[Item]):
+    """One page of a list: ``limit`` items from ``offset`` of ``total``."""
+    items: list[Item]
+    total: int
+    limit: int
+    offset: int
+
+
+class Items(Out, Generic[Item]):
+    items: list[Item]
+
+
+class Health(Out):
+    status: str
+
+
+# ---------------------------------------------------------------- catalogue
+class Supplier(Out):
+    id: str
+    name: str
+    lead_time_days: int
+
+
+class SkuOut(Out):
+    sku: str
+    product_id: str
+    spec: dict[str, str]
+    barcode: str | None
+    list_price: Amount
+    listed: bool
+    visible_channels: list[str] | None = Field(description="null: every channel")
+    stock_pools: str
+
+
+class ProductOut(Out):
+    id: str
+    name: str
+    category: str
+    brand: str | None
+    supplier_id: str | None
+    listed: bool
+    presale_ship_after: Day | None
+    presale_deposit_pct: int | None
+    skus: list[SkuOut]
+
+
+class RegionalPrice(Out):
+    sku: str
+    region: str
+    price: Amount
+
+
+class PriceRule(Out):
+    """A promotion price or a flash sale over a time window."""
+    id: int
+    sku: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    price: Amount
+    region: str | None = None
+    channel: str | None = None
+    name: str | None = None
+    per_customer_limit: int | None = None
+
+
+class FlashSaleNow(Out):
+    id: int
+    price: Amount
+    per_customer_limit: int
+    ends_at: Timestamp
+
+
+class Price(Out):
+    sku: str
+    price: Amount
+    rule: str = Field(description="what set the price: list, regional, promotion, flash sale ...")
+    list_price: Amount
+    at: Timestamp
+    flash_sale: FlashSaleNow | None = Field(None, description="a cheaper flash sale running now (limited per customer)")
+
+
+# ---------------------------------------------------------------- members
+class CustomerOut(Out):
+    id: str
+    member_code: str = Field(description="the code a till scans")
+    name: str | None
+    region: str | None
+    home_store_id: str | None
+    tier: str
+    points: int
+    stored_value: Amount
+    birthday: Day | None
+
+
+class Balance(Out):
+    customer_id: str
+    balance: Amount
+
+
+class StoredValueEntry(Out):
+    delta: Amount = Field(description="top-up (positive) or payment / refund (signed)")
+    balance_after: Amount
+    reference: str
+    at: Timestamp
+
+
+class StoredValue(Paged[StoredValueEntry]):
+    balance: Amount
+
+
+class TillScan(Out):
+    sku: str
+    barcode: str | None
+    name: str
+    spec: dict[str, str]
+    price: Amount
+    price_rule: str
+    list_price: Amount
+    store_id: str
+    available: int
+    listed: bool
+
+
+# ---------------------------------------------------------------- locations and stock
+class LocationOut(Out):
+    id: str
+    kind: str
+    name: str
+    region: str | None
+    parent_id: str | None
+    latitude: float | None
+    longitude: float | None
+    pickup: bool
+
+
+class PickupStore(LocationOut):
+    available: int
+    distance_km: float
+
+
+class NearbyStores(Out):
+    sku: str
+    quantity: int
+    stores: list[PickupStore]
+
+
+class ShipsFrom(Out):
+    location_id: str
+    kind: str
+    quantity: int
+    days: int
+
+
+class DeliveryEstimate(Out):
+    sku: str
+    region: str
+    quantity: int
+    days: int
+    estimated_delivery: Day
+    ships_from: list[ShipsFrom]
+
+
+class Level(Out):
+    sku: str
+    location_id: str
+    pool: str = Field(description="shared, or a channel with its own stock")
+    on_hand: int
+    reserved: int = Field(description="held by checkouts not yet paid")
+    allocated: int = Field(description="paid, not yet shipped")
+    available: int
+
+
+class CountResult(Items[Level]):
+    adjustment: int = Field(description="units the count added (negative: removed)")
+
+
+class LedgerMismatch(Out):
+    key: list[str]
+    levels: list[int] | None
+    ledger: list[int] | None
+
+
+class LedgerCheck(Out):
+    balanced: bool
+    mismatches: list[LedgerMismatch]
+
+
+class Movement(Out):
+    id: int
+    sku: str
+    location_id: str
+    pool: str
+    kind: str
+    on_hand_delta: int
+    reserved_delta: int
+    allocated_delta: int
+    reference: str | None
+    created_at: Timestamp
+
+
+# ---------------------------------------------------------------- orders, payments, returns, carts
+class OrderLine(Out):
+    line_number: int
+    sku: str
+    quantity: int
+    unit_price: Amount
+    price_rule: str
+    location_id: str | None
+    returned_quantity: int
+
+
+class ShipmentOfOrder(Out):
+    id: int
+    location_id: str
+    status: str
+    carrier: str | None
+    waybill: str | None
+    tracking_status: str | None
+
+
+class OrderOut(Out):
+    id: str
+    status: str
+    customer_id: str | None
+    channel: str
+    fulfillment: str
+    store_id: str | None
+    delivery_region: str | None
+    total: Amount
+    deposit: Amount
+    paid: Amount
+    refunded: Amount
+    amount_due: Amount
+    reserved_until: Timestamp | None
+    ship_after: Day | None
+    cancel_reason: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    lines: list[OrderLine]
+    shipments: list[ShipmentOfOrder]
+
+
+class PlacedOrder(OrderOut):
+    idempotent_replay: bool = Field(description="true: the answer of an earlier request with the same Idempotency-Key")
+
+
+class PaymentOut(Out):
+    id: str
+    order_id: str
+    method: str
+    amount: Amount
+    status: str
+    refunded: Amount
+    provider: dict[str, Any] = Field(description="what the payment provider's app needs to pay (empty when settled)")
+    created_at: Timestamp
+
+
+class PaymentStarted(Out):
+    payment: PaymentOut
+    order: OrderOut
+    idempotent_replay: bool
+
+
+class CallbackResult(Out):
+    payment_id: str
+    status: str
+    order_status: str | None = None
+    outcome: str | None = None
+    replayed: bool
+
+
+class TrackingResult(Out):
+    waybill: str
+    status: str
+    replayed: bool
+
+
+class ReturnLine(Out):
+    line_number: int
+    quantity: int
+
+
+class ReturnOut(Out):
+    id: int
+    order_id: str
+    kind: str
+    lines: list[ReturnLine]
+    amount: Amount
+    status: str
+    priority: str
+    reason: str | None
+    decision: str | None
+    created_at: Timestamp
+
+
+class ReturnWithOrder(ReturnOut):
+    order: OrderOut
+
+
+class CartLine(Out):
+    sku: str
+    quantity: int
+
+
+class CartOut(Out):
+    id: str
+    customer_id: str | None
+    channel: str
+    store_id: str | None
+    order_id: str | None = Field(description="the order the cart became at checkout")
+    lines: list[CartLine]
+
+
+class ShipmentOut(Out):
+    waybill: str
+    order_id: str
+    status: str
+    carrier: str | None
+    tracking_status: str | None
+    updated_at: Timestamp
+
+
+# ---------------------------------------------------------------- integrations
+class EventError(Out):
+    index: int | None = Field(description="position in the batch (null: the whole batch)")
+    event_id: str | None = None
+    errors: list[str]
+
+
+class EventIntake(Out):
+    accepted: int
+    rejected: int
+    errors: list[EventError]
+    batch: str | None = None
+    files: list[str] | None = None
+
+
+class ApiKey(Out):
+    key: str = Field(description="shown once: only its hash is stored")
+    role: str
+    customer_id: str | None
+    store_id: str | None
+
+
+class Swept(Out):
+    cancelled: list[str] = Field(description="ids of the orders whose reservation had expired: cancelled, stock released")
+
+
+class Recommendations(Out):
+    customer_id: str | None
+    variant: str
+    source: str = Field(description="personal, or cold_start (similar to viewed items, then popular in the region)")
+    channel: str | None
+    location_id: str | None
+    items: list[str] = Field(description="SKUs, best first: listed, visible in the channel, in stock, not in the cart")
