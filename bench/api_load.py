@@ -46,7 +46,8 @@ from commerce_api.auth import create_key  # noqa: E402
 from commerce_api.clock import utcnow  # noqa: E402
 from commerce_api.db import transaction  # noqa: E402
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StockMovement  # noqa: E402
-from commerce_api.settings import SECRET_VARS, ApiSettings  # noqa: E402
+from commerce_api.signing import SECRET_VARS  # noqa: E402
+from data.settings import Settings  # noqa: E402
 
 N_SKUS, N_SHOPPERS, HOT_STOCK = 200, 200, 1000
 for _var in SECRET_VARS.values():  # this run's own signing secrets (the servers it starts inherit them)
@@ -128,7 +129,7 @@ def _checkout_replay_script(url: str, shopper_key: str) -> str:
 
     hooks = (("begin", lambda conn: captured.append("BEGIN;")), ("commit", lambda conn: captured.append("END;")))
     body = {"channel": "app", "lines": [{"sku": "SKU0003", "quantity": 1}]}
-    with TestClient(create_app(ApiSettings(database_url=url), sweeper=False)) as client:
+    with TestClient(create_app(Settings(commerce_database_url=url), sweeper=False)) as client:
         for _ in range(2):
             client.post("/orders", json=body, headers={"Authorization": f"Bearer {shopper_key}"})
         captured: list[str] = []
@@ -155,7 +156,7 @@ def _checkout_replay(admin: str, client_counts: tuple[int, ...], seconds: int) -
     the database's share of a checkout, with no Python in the loop."""
     url = _fresh_db(admin, "smartmall_checkout_replay")
     keys, _, _ = _seed(url)
-    svc = build_services(ApiSettings(database_url=url), migrate=False)
+    svc = build_services(Settings(commerce_database_url=url), migrate=False)
     with transaction(svc.sessions) as s:
         # the captured checkout reserves at the regional warehouse: enough hot stock there for every
         # replayed reservation to take its row lock, as the API's checkouts do (they move on to the store)
@@ -173,7 +174,7 @@ def _checkout_replay(admin: str, client_counts: tuple[int, ...], seconds: int) -
 def _seed(url: str) -> tuple[list[str], str, str]:
     """Locations, SKUs with ample stock, one hot SKU with little, shoppers. Returns (shopper keys, service key,
     staff key)."""
-    svc = build_services(ApiSettings(database_url=url))
+    svc = build_services(Settings(commerce_database_url=url))
     now = utcnow()
     with transaction(svc.sessions) as s:
         s.add_all([Location(id="CW", kind="central_warehouse", name="Central"),
@@ -303,7 +304,7 @@ def _serve(url: str, workers: int, pool: int) -> tuple[subprocess.Popen, str]:
 
 
 def _oversell_check(url: str) -> dict:
-    svc = build_services(ApiSettings(database_url=url), migrate=False)
+    svc = build_services(Settings(commerce_database_url=url), migrate=False)
     with svc.sessions() as s:
         rows = s.execute(select(StockLevel)).scalars().all()
         negative = [r.sku for r in rows if min(r.on_hand, r.reserved, r.allocated,
@@ -342,7 +343,7 @@ def main() -> None:
           f"{pg['tpcb_like']['p99_ms']:.1f} ms), select-only {pg['select_only']['tps']:,.0f} TPS", flush=True)
 
     # the database alone: at the load's client count, and at as many connections as the API's request threads
-    api_threads = args.workers * ApiSettings().threads
+    api_threads = args.workers * Settings().api_threads
     replay = _checkout_replay(admin, (args.clients, api_threads), args.seconds)
     for clients, r in replay.items():
         print(f"  the API's checkout SQL replayed by pgbench, {clients.replace('_', ' ')}: {r['tps']:,.0f} TPS "

@@ -21,8 +21,8 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from data.settings import Settings, load_settings  # noqa: E402
 from pipelines import customer  # noqa: E402
-from pipelines.settings import Settings, load_settings  # noqa: E402
 from serving.registry import Registry  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         started = time.perf_counter()
         data = customer.load(con)
         timings["load"] = time.perf_counter() - started
-        for name, step in (("rfm", lambda: customer.build_rfm(con, data)),
+        for name, step in (("rfm", lambda: customer.build_rfm(con, data, settings.rfm_snapshots)),
                            ("value", lambda: customer.build_value_or_skip(con, data, registry)),
                            ("churn", lambda: customer.build_churn_or_skip(con, data, registry))):
             t0 = time.perf_counter()

@@ -22,8 +22,8 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from data.settings import Settings, load_settings  # noqa: E402
 from pipelines import demand, replenishment  # noqa: E402
-from pipelines.settings import Settings, load_settings  # noqa: E402
 from serving.registry import Registry  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         t0 = time.perf_counter()
         forecasts = demand.build_forecasts(con, registry)
         t1 = time.perf_counter()
-        plan = replenishment.build_replenishment(con, registry)
+        plan = replenishment.build_replenishment(con, registry, settings.supplier_lead_days)
         t2 = time.perf_counter()
     report = {"forecast": forecasts, "replenishment": plan,
               "seconds": {"forecasts": round(t1 - t0, 1), "replenishment": round(t2 - t1, 1)},

@@ -19,7 +19,7 @@ from commerce_api import inventory, orders
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import Payments
 from commerce_api.schema import Customer, Order, Product, ReturnRequest, Sku
-from commerce_api.settings import ApiSettings
+from data.settings import Settings
 
 TOP_TIERS = ("gold", "diamond")
 
@@ -44,7 +44,7 @@ def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[t
     return out
 
 
-def request(session: Session, settings: ApiSettings, payments: Payments, order: Order, lines: list[dict],
+def request(session: Session, settings: Settings, payments: Payments, order: Order, lines: list[dict],
             kind: str, reason: str | None, now: datetime) -> ReturnRequest:
     if kind not in ("return", "exchange"):
         raise ApiError(422, "invalid_kind", "kind is return or exchange")

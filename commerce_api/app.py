@@ -31,8 +31,9 @@ from commerce_api.routes import (
     orders,
     recommendations,
 )
-from commerce_api.settings import ApiSettings
+from commerce_api.signing import signing_secrets
 from commerce_api.sweeper import sweep_expired
+from data.settings import Settings, load_settings
 
 log = logging.getLogger("smartmall.api")
 # (method, path) of the busiest routes: checkout, stock levels, till scans and member lookups, catalogue pages
@@ -44,11 +45,11 @@ def _hot(route: BaseRoute) -> bool:
     return any((method, getattr(route, "path", None)) in HOT_ROUTES for method in getattr(route, "methods", None) or ())
 
 
-def build_services(settings: ApiSettings, migrate: bool = True) -> Services:
-    engine = make_engine(settings.database_url, settings.pool_size)
+def build_services(settings: Settings, migrate: bool = True) -> Services:
+    engine = make_engine(settings.database_url, settings.db_pool_size)
     if migrate:
         upgrade(engine)
-    secrets = settings.signing_secrets()
+    secrets = signing_secrets(settings)
     payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
     return Services(settings, make_sessionmaker(engine), payments,
                     SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), make_read_sessionmaker(engine))
@@ -65,15 +66,16 @@ async def _sweep_forever(svc: Services) -> None:
             log.exception("reservation sweep failed")
 
 
-def create_app(settings: ApiSettings | None = None, *, sweeper: bool = True) -> FastAPI:
-    settings = settings or ApiSettings()
+def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> FastAPI:
+    """The API app; without ``settings`` it reads them once, now (each worker process does)."""
+    settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # far fewer request threads than anyio's default 40 (measured on 2 cores: 2 per worker is fastest,
         # 4 and more lose to GIL contention): a thread holding a row lock should not queue for the GIL
         # behind dozens of others
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         task = asyncio.create_task(_sweep_forever(app.state.services)) if sweeper else None
         yield
         if task:

@@ -18,35 +18,35 @@ from __future__ import annotations
 import argparse
 import sys
 
-from commerce_api.settings import ApiSettings, MissingSecrets, init_secrets
+from commerce_api.signing import MissingSecrets, init_secrets
+from data.settings import Settings, SettingsError, load_settings
 
 
-def _services(migrate: bool = True):
+def _services(settings: Settings, migrate: bool = True):
     from commerce_api.app import build_services
 
     try:
-        return build_services(ApiSettings(), migrate=migrate)
+        return build_services(settings, migrate=migrate)
     except MissingSecrets as exc:
         raise SystemExit(f"smartmall api: error: {exc}") from exc
 
 
-def cmd_init_secrets(_: argparse.Namespace) -> None:
-    path, new = init_secrets()
+def cmd_init_secrets(_: argparse.Namespace, settings: Settings) -> None:
+    _, path, new = init_secrets(settings)
     made = f"generated {', '.join(new)}" if new else "all present already, kept"
     print(f"signing secrets in {path} ({made}); environment variables override them")
 
 
-def cmd_migrate(_: argparse.Namespace) -> None:
-    settings = ApiSettings()
-    _services()
+def cmd_migrate(_: argparse.Namespace, settings: Settings) -> None:
+    _services(settings)
     print(f"schema at head on {settings.database_url}")
 
 
-def cmd_create_key(args: argparse.Namespace) -> None:
+def cmd_create_key(args: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.auth import create_key
     from commerce_api.db import transaction
 
-    svc = _services()
+    svc = _services(settings)
     try:
         with transaction(svc.sessions) as s:
             key = create_key(s, args.role, customer_id=args.customer_id, store_id=args.store_id, name=args.name)
@@ -55,41 +55,40 @@ def cmd_create_key(args: argparse.Namespace) -> None:
     print(key)
 
 
-def cmd_sweep(_: argparse.Namespace) -> None:
+def cmd_sweep(_: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.sweeper import sweep_expired
 
-    svc = _services()
+    svc = _services(settings)
     done = sweep_expired(svc.sessions, svc.payments)
     print(f"cancelled {len(done)} expired order(s)")
 
 
-def cmd_export_stock(_: argparse.Namespace) -> None:
+def cmd_export_stock(_: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.stock_export import export_stock_positions
 
-    settings = ApiSettings()
-    path, rows = export_stock_positions(_services().sessions, settings.landing)
+    path, rows = export_stock_positions(_services(settings).sessions, settings.landing)
     print(f"wrote {rows:,} SKU x location rows of committed stock to {path}; 'smartmall run' loads it")
 
 
-def cmd_seed(args: argparse.Namespace) -> None:
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.seed import seed_from_warehouse
 
-    svc = _services()
-    counts = seed_from_warehouse(svc.sessions, args.warehouse)
+    svc = _services(settings)
+    counts = seed_from_warehouse(svc.sessions, args.warehouse or settings.warehouse)
     print("loaded into the commerce API: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.serve import serve
 
-    _services()  # migrate once, before workers start
+    _services(settings)  # migrate once, before workers start
     print(f"smartmall commerce API on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
     serve(args.host, args.port, args.workers)
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """Add the API's sub-commands to ``parser`` (``smartmall api`` or this module's own); each sets
-    ``api_func``, called with the parsed arguments."""
+    ``api_func``, called with the parsed arguments and the settings."""
     sub = parser.add_subparsers(dest="api_command", required=True, metavar="COMMAND")
     sub.add_parser("init-secrets", help="generate the payment and carrier signing secrets into a file readable by "
                    "you only (development and demo installs)").set_defaults(api_func=cmd_init_secrets)
@@ -118,7 +117,11 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_commands(parser)
     args = parser.parse_args(argv)
-    args.api_func(args)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"smartmall api: error: {exc}") from None
+    args.api_func(args, settings)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce_api.auth import Principal, principal
 from commerce_api.logistics import CarrierAdapter
 from commerce_api.payments import Payments
-from commerce_api.settings import ApiSettings
 from commerce_api.versioned_cache import VersionedCache
+from data.settings import Settings
 
 # identifiers and short texts: bounded so that nothing oversized reaches the database
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -36,7 +36,7 @@ class Strict(BaseModel):
 
 @dataclass
 class Services:
-    settings: ApiSettings
+    settings: Settings
     sessions: sessionmaker[Session]  # for writes: use with ``db.transaction``
     payments: Payments
     carrier: CarrierAdapter

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce_api.clock import utcnow
 from commerce_api.db import dialect_insert, transaction
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel, StockMovement, Supplier
-from commerce_api.settings import ApiSettings
 
 TIERS = ("member", "silver", "gold", "diamond")
 BATCH = 5_000
@@ -63,9 +62,10 @@ def _insert_missing(session: Session, table, rows: list[dict]) -> int:
     return len(rows)
 
 
-def seed_from_warehouse(factory: sessionmaker[Session], warehouse: Path | str | None = None) -> dict[str, int]:
-    """Copy the marts into the API database; returns the row counts read per entity."""
-    marts = read_marts(Path(warehouse) if warehouse else ApiSettings().warehouse)
+def seed_from_warehouse(factory: sessionmaker[Session], warehouse: Path | str) -> dict[str, int]:
+    """Copy the marts of the DuckDB file ``warehouse`` into the API database; returns the row counts
+    read per entity."""
+    marts = read_marts(Path(warehouse))
     now = utcnow()
     with transaction(factory) as s:
         locations = marts["locations"].to_dicts()

@@ -2,9 +2,8 @@
 
     smartmall dashboards            # http://127.0.0.1:8501
 
-It reads the marts snapshot the pipeline publishes after each run (``SMARTMALL_MARTS_SNAPSHOT``)
-and the model cards (``SMARTMALL_REGISTRY_DIR``), and saves segments under
-``SMARTMALL_SEGMENTS_DIR``; ``smartmall dashboards`` sets all three.
+It reads the marts snapshot the pipeline publishes after each run and the model cards, and saves
+segments, where the settings (``data.settings``: ``SMARTMALL_HOME``) say.
 """
 
 from __future__ import annotations

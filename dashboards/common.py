@@ -6,7 +6,6 @@ next query sees without a restart) and for ten minutes at most.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,10 +14,23 @@ import streamlit as st
 
 from dashboards.filters import Filters
 from dashboards.queries import overview
-from dashboards.snapshot import NoData, Snapshot, snapshot_path
+from dashboards.snapshot import NoData, Snapshot
+from data.settings import Settings, SettingsError, load_settings
 
 ALL = "All"
-CURRENCY = os.environ.get("SMARTMALL_CURRENCY", "¥")
+
+
+def settings() -> Settings:
+    """The settings, read once per session (a browser tab): where the snapshot, the model registry and
+    the saved segments are, and the currency sign."""
+    if "_settings" not in st.session_state:
+        st.session_state["_settings"] = load_settings()
+    return st.session_state["_settings"]
+
+
+def money_format() -> str:
+    """A money column's format (``st.column_config.NumberColumn``)."""
+    return f"{settings().currency}%.0f"
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=512)
@@ -69,12 +81,12 @@ def sidebar_filters(src: Snapshot, page: str) -> Filters:
 
 def context(page: str) -> tuple[Snapshot, Filters]:
     """The page's snapshot and the shared filters (drawn in the sidebar); ``page`` names the page."""
-    src = CachedSnapshot(snapshot_path())
+    src = CachedSnapshot(settings().marts_snapshot)
     return src, sidebar_filters(src, page)
 
 
 def money(value: float | None) -> str:
-    return "-" if value is None else f"{CURRENCY}{value:,.0f}"
+    return "-" if value is None else f"{settings().currency}{value:,.0f}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -96,11 +108,14 @@ def points(now: float | None, before: float | None) -> str | None:
 
 
 def guarded(render: Callable[[], None]) -> None:
-    """Run a page; missing data becomes a message that says what to run, not a traceback."""
+    """Run a page; missing data becomes a message that says what to run, not a traceback, and so
+    does a bad setting."""
     try:
         render()
     except NoData as exc:
         st.info(str(exc))
+    except SettingsError as exc:
+        st.error(f"{exc}. Fix the setting and reload the page.")
 
 
 def csv_download(frame: pl.DataFrame, label: str, file_name: str, key: str | None = None) -> None:
@@ -108,4 +123,4 @@ def csv_download(frame: pl.DataFrame, label: str, file_name: str, key: str | Non
                        disabled=frame.is_empty())
 
 
-__all__ = ["ALL", "CachedSnapshot", "NoData", "context", "snapshot_path"]
+__all__ = ["ALL", "CachedSnapshot", "NoData", "context", "settings"]

@@ -4,34 +4,20 @@ never held open. No Streamlit here: the query modules and the tests use it as it
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-SNAPSHOT_ENV = "SMARTMALL_MARTS_SNAPSHOT"  # set by ``smartmall dashboards``
-
 
 class NoData(Exception):
     """What the page shows instead of a chart: what is missing and what to run."""
 
 
-def snapshot_path() -> Path:
-    value = os.environ.get(SNAPSHOT_ENV)
-    if not value:
-        raise NoData("Start the dashboards with `smartmall dashboards`: it tells them where the data is.")
-    return Path(value)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     path: Path
-
-    @classmethod
-    def from_env(cls) -> Snapshot:
-        return cls(snapshot_path())
 
     @property
     def version(self) -> int:

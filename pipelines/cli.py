@@ -24,7 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from pipelines.settings import Settings, load_settings, prepare_environment
+from data.settings import SETTINGS_FILE, Settings, SettingsError, env_name, load_settings
+from pipelines.environment import prepare_environment
 
 
 def _say(msg: str) -> None:
@@ -157,21 +158,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> None:
-    args.api_func(args)
+    args.api_func(args, settings)
 
 
 def seed_commerce_api(settings: Settings) -> None:
     """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database."""
     from commerce_api.app import build_services
     from commerce_api.seed import seed_from_warehouse
-    from commerce_api.settings import ApiSettings, init_secrets
+    from commerce_api.signing import init_secrets
 
-    path, new = init_secrets()  # a demo install signs its simulated payment callbacks with its own
+    # a demo install signs its simulated payment callbacks with its own
+    settings, path, new = init_secrets(settings)
     if new:
         _say(f"Generated the commerce API's signing secrets into {path} (readable by you only).")
-    api = ApiSettings()
-    counts = seed_from_warehouse(build_services(api).sessions, settings.warehouse)
-    _say(f"\nCommerce API database ({api.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    counts = seed_from_warehouse(build_services(settings).sessions, settings.warehouse)
+    _say(f"\nCommerce API database ({settings.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
 def _start_generator(args: argparse.Namespace) -> subprocess.Popen:
@@ -277,13 +278,17 @@ def _where_to_look(settings: Settings) -> None:
 
 
 def print_settings(settings: Settings) -> None:
-    _say("\nSettings (environment variable = effective value, and where it came from):")
-    for env, meaning, value, source in settings.effective():
-        _say(f"  {env:<34} {str(value):<8} {source:<11} {meaning}")
+    _say("\nSettings (environment variable, effective value, where it came from, meaning; "
+         f"a file {SETTINGS_FILE} in SMARTMALL_HOME may set them too):")
+    for env, value, origin, meaning in settings.effective():
+        _say(f"  {env:<34} {value:<8} {origin:<11} {meaning}")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
-    print_status(settings)
+    if settings.warehouse.exists():
+        print_status(settings)
+    else:  # the settings are worth seeing before the first run
+        _say(f"\nNo warehouse at {settings.warehouse} yet: 'smartmall demo' or 'smartmall run' builds it.")
     print_settings(settings)
 
 
@@ -338,14 +343,13 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def dashboards_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The ``streamlit run`` command line of the dashboards and the environment that tells them
-    where the marts snapshot and the saved segments are."""
+    """The ``streamlit run`` command line of the dashboards and their environment (they read the
+    same settings: this installation's home)."""
     app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer"]
-    env = {**os.environ, "SMARTMALL_MARTS_SNAPSHOT": str(settings.marts_snapshot),
-           "SMARTMALL_SEGMENTS_DIR": str(settings.segments), "SMARTMALL_REGISTRY_DIR": str(settings.registry)}
+    env = {**os.environ, env_name("home"): str(settings.home)}
     return cmd, env
 
 
@@ -451,7 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.func(args, load_settings())
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"smartmall: error: {exc}") from None
+    args.func(args, settings)
 
 
 if __name__ == "__main__":

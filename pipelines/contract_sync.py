@@ -15,8 +15,8 @@ import sys
 
 from data.contract import CHANNELS, EVENT_NAMES, FULFILLMENTS, IOT_KINDS, LOCATION_KINDS, MOVEMENT_TYPES
 from models.rfm import SEGMENTS
+from pipelines.environment import DBT_PROJECT_DIR
 from pipelines.quality import write_repo_project
-from pipelines.settings import DBT_PROJECT_DIR
 
 BEGIN = "  # generated from data/contract.py and models/ by `python -m pipelines.contract_sync`: do not edit by hand\n"
 END = "  # end of the generated block\n"

@@ -19,7 +19,6 @@ import polars as pl
 from models.coupon_targeting import backtest, fit, offer_features
 from models.errors import NotEnoughData
 from pipelines.marts import write_empty, write_mart
-from pipelines.settings import load_settings
 from serving.registry import Registry
 
 ACTIVE_DAYS = 180
@@ -54,8 +53,8 @@ def monthly_offers(purchases: pl.DataFrame, starts: list[datetime]) -> pl.DataFr
     return pl.concat(frames)
 
 
-def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
-    share = load_settings().get("coupon_send_share")
+def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Registry, share: float) -> dict:
+    """``share``: of the members scored, the top share is flagged to send (``coupon_send_share``)."""
     if not 0 < share <= 1:
         raise ValueError(f"SMARTMALL_COUPON_SEND_SHARE must be a share in (0, 1], got {share}")
     purchases = con.sql("""SELECT customer_id, sku, order_id, ordered_at, CAST(net_revenue AS DOUBLE) AS net_revenue,
@@ -118,9 +117,9 @@ def build_coupon_recommendations(con: duckdb.DuckDBPyConnection, registry: Regis
             "everyone_redemption_rate": round(ours["redemption_rate_everyone"], 4), "checks_passed": passed}
 
 
-def build_coupon_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+def build_coupon_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry, share: float) -> dict:
     try:
-        return build_coupon_recommendations(con, registry)
+        return build_coupon_recommendations(con, registry, share)
     except NotEnoughData as exc:
         write_empty(con, ("coupon_recommendations",))
         return exc.as_skip()

@@ -21,7 +21,6 @@ from models.errors import NotEnoughData
 from models.purchases import purchases
 from models.rfm import rfm_table
 from pipelines.marts import write_empty, write_mart
-from pipelines.settings import load_settings
 from serving.registry import Registry
 
 MIN_CHURN_HORIZON_DAYS = 14
@@ -56,21 +55,21 @@ def load(con: duckdb.DuckDBPyConnection) -> CustomerData:
     return CustomerData(lines, sessions if not sessions.is_empty() else None, as_of)
 
 
-def build_rfm(con: duckdb.DuckDBPyConnection, data: CustomerData) -> dict:
-    """customer_rfm: one row per customer and monthly as-of date (last 12 months)."""
+def build_rfm(con: duckdb.DuckDBPyConnection, data: CustomerData, snapshots: int) -> dict:
+    """customer_rfm: one row per customer and monthly as-of date (the last ``snapshots`` months), so
+    segment moves can be seen."""
     first = data.lines["ordered_at"].min().date()
     today = data.as_of.date()
     dates, month = [today], today.replace(day=1)
-    snapshots = load_settings().get("rfm_snapshots")  # monthly as-of dates kept, so segment moves can be seen
     while len(dates) < snapshots and month > first:
         if month < today:
             dates.append(month)
         month = (month - timedelta(days=1)).replace(day=1)
-    snapshots = [rfm_table(data.lines, d) for d in dates]
-    rfm = pl.concat(snapshots).sort("as_of", "customer_id")
+    tables = [rfm_table(data.lines, d) for d in dates]
+    rfm = pl.concat(tables).sort("as_of", "customer_id")
     write_mart(con, "customer_rfm", rfm)
     latest = rfm.filter(pl.col("as_of") == rfm["as_of"].max())
-    return {"snapshots": len(snapshots), "customers": len(latest),
+    return {"snapshots": len(tables), "customers": len(latest),
             "segments": dict(latest.group_by("segment").len().sort("len", descending=True).iter_rows())}
 
 
@@ -186,7 +185,7 @@ def build_churn_or_skip(con, data: CustomerData, registry: Registry, config: Chu
 
 
 def run_customer_block(con: duckdb.DuckDBPyConnection, registry: Registry,
-                       config: ChurnConfig | None = None) -> dict[str, dict]:
+                       config: ChurnConfig | None = None, *, rfm_snapshots: int) -> dict[str, dict]:
     """Every customer model output, with what each model reported (or why it was skipped), by
     name. Without any identified customer the outputs are written empty and say so (dbt still
     builds the tags and profile of the members of ``dim_customer``)."""
@@ -195,5 +194,5 @@ def run_customer_block(con: duckdb.DuckDBPyConnection, registry: Registry,
     except NotEnoughData as exc:
         skip = _skipped(con, ("customer_rfm", "customer_value", "customer_churn_risk"), exc)
         return {"customer_rfm": skip, "customer_value": skip, "customer_churn_risk": skip}
-    return {"customer_rfm": build_rfm(con, data), "customer_value": build_value_or_skip(con, data, registry),
+    return {"customer_rfm": build_rfm(con, data, rfm_snapshots), "customer_value": build_value_or_skip(con, data, registry),
             "customer_churn_risk": build_churn_or_skip(con, data, registry, config)}

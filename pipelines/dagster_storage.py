@@ -9,7 +9,7 @@ recommends with the WAL journal Dagster already enables: a commit is still atomi
 never corrupts; only the last commits before a power cut (not a process crash) can be lost.
 
 Same files, same schema as the stock storage: ``dagster dev`` and any Dagster tool read them.
-Selected in the ``dagster.yaml`` that ``pipelines.settings.prepare_environment`` writes.
+Selected in the ``dagster.yaml`` that ``pipelines.environment.prepare_environment`` writes.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from functools import cache
 
 from dagster_dbt import DbtProject
 
-from pipelines.settings import DBT_PROJECT_DIR, put_dbt_on_path
+from pipelines.environment import DBT_PROJECT_DIR, put_dbt_on_path
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

@@ -13,7 +13,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
-from pipelines.settings import Settings, load_settings, prepare_environment
+from data.settings import Settings, load_settings
+from pipelines.environment import prepare_environment
 
 # single-run backfills of daily partitions are marked beta; they are what ingesting a range of days needs
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -21,7 +22,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 def build_defs(settings: Settings) -> dg.Definitions:
     prepare_environment(settings)
-    from pipelines.assets.basket import basket_rules
+    from pipelines.assets.basket import build_basket_assets
     from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import (  # parses dbt if needed
         dbt_project,
@@ -55,7 +56,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
     assets = [*build_raw_assets(daily_partitions, settings), smartmall_dbt, smartmall_dbt_published,
               build_customer_assets(settings),
-              basket_rules, build_demand_assets(settings), build_replenishment_assets(settings),
+              build_basket_assets(settings), build_demand_assets(settings), build_replenishment_assets(settings),
               build_recommendation_assets(settings), build_coupon_assets(settings)]
     marts = sorted({key for a in assets for key in a.keys if key.path[0] == "marts"}, key=lambda k: k.path)
     return dg.Definitions(

@@ -10,7 +10,7 @@ best baseline's lists are written instead, and the mart says which (``scored_wit
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from data.settings import Settings
 from models.errors import NotEnoughData
 from models.interactions import Interactions, build_interactions
 from models.recommend import (
@@ -29,7 +30,6 @@ from models.recommend import (
 )
 from models.recommend_backtest import MODEL_NAME, VARIANTS, backtest, baseline_top_k
 from pipelines.marts import write_empty, write_mart
-from pipelines.settings import load_settings
 from serving.recommendations import write_snapshot
 from serving.registry import Registry
 
@@ -41,17 +41,21 @@ POPULAR_N = 50
 
 @dataclass(frozen=True)
 class RecommendSettings:
-    """From the settings: SMARTMALL_RECS_WINDOW_DAYS (the backtest's test window and the re-ranker's
-    label window) and SMARTMALL_RECS_ACTIVE_DAYS (customers scored: a purchase within this many days)."""
+    """window_days: the backtest's test window and the re-ranker's label window; active_days:
+    customers scored made a purchase within this many days (``RecommendSettings.of(settings)``)."""
 
-    window_days: int = field(default_factory=lambda: load_settings().get("recs_window_days"))
-    active_days: int = field(default_factory=lambda: load_settings().get("recs_active_days"))
+    window_days: int
+    active_days: int
     # lighter than the benchmark's defaults so the nightly run stays short: fewer candidates, 32 ALS
     # factors in 8 sweeps, one training window of at most 1,000 customers, 100 trees (on the default
     # demo: NDCG@10 1.11x / 1.10x the best baseline, against 1.15x / 1.11x with the full settings,
     # in 10 s instead of 45 s)
     config: RecommenderConfig = RecommenderConfig(n_als=50, n_knn=50, n_owned=60, factors=32, als_iterations=8,
                                                   training_windows=1, max_training_users=1000, trees=100)
+
+    @classmethod
+    def of(cls, settings: Settings) -> RecommendSettings:
+        return cls(window_days=settings.recs_window_days, active_days=settings.recs_active_days)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def _long(inter: Interactions, users: np.ndarray, top: np.ndarray, scores: np.nd
 
 
 def build_recommendations(con: duckdb.DuckDBPyConnection, data: RecommendData, registry: Registry,
-                          settings: RecommendSettings = RecommendSettings()) -> dict:
+                          settings: RecommendSettings) -> dict:
     config, window = settings.config, timedelta(days=settings.window_days)
     t0 = time.perf_counter()
     result = backtest(data.purchases, data.as_of - window, data.as_of, config, events=data.events,
@@ -175,13 +179,13 @@ def popular_by_region_and_category(data: RecommendData, n: int = POPULAR_N) -> p
 
 
 def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry, snapshot: Path,
-                                  settings: RecommendSettings | None = None) -> dict:
+                                  settings: RecommendSettings) -> dict:
     """``build_recommendations`` on the marts, then copied to the parquet ``snapshot`` folder the
     commerce API serves from. When the data is too thin: empty marts with their columns, and the
     snapshot being served stays (a run that cannot train does not take the shop's lists away; a
     first run writes the empty one). Any other error propagates and replaces nothing."""
     try:
-        result = build_recommendations(con, load(con), registry, settings or RecommendSettings())
+        result = build_recommendations(con, load(con), registry, settings)
     except NotEnoughData as exc:  # no customer purchases, or too little history for a time split
         write_empty(con, OUTPUTS)
         result = exc.as_skip()

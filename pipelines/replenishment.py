@@ -26,18 +26,13 @@ import polars as pl
 from models.errors import NotEnoughData
 from models.inventory_policy import Policy, order_quantity, simulate, targets
 from pipelines.marts import write_empty, write_mart
-from pipelines.settings import load_settings
 from serving.registry import Registry
 
 Z80 = 1.2816  # the forecasts' 80 % interval (lower_units, upper_units) spans +-1.28 sigma
 OVERSTOCK_DAYS = 90
 
 
-def supplier_lead_days() -> float:
-    return load_settings().get("supplier_lead_days")
-
-
-def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def planning_frame(con: duckdb.DuckDBPyConnection, supplier_lead_days: float) -> pl.DataFrame:
     """Per SKU x location: on hand today, subtree demand (daily mean, weekly sigma), in transit,
     committed (reserved + allocated in the commerce API's latest export), lead time."""
     return con.sql(f"""
@@ -81,7 +76,7 @@ def planning_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                coalesce(c.committed, 0)::DOUBLE AS committed,
                d.daily_mean, coalesce(d.own_daily_mean, 0) AS own_daily_mean, d.weekly_sigma,
                CASE WHEN ls.location_kind = 'central_warehouse' OR ls.parent_id IS NULL OR ls.parent_id = d.location_id
-                    THEN {supplier_lead_days()} ELSE coalesce(l.lead_days, 2.0) END AS lead_days,
+                    THEN {float(supplier_lead_days)} ELSE coalesce(l.lead_days, 2.0) END AS lead_days,
                (SELECT d FROM last_day) AS as_of
         FROM demand d
         JOIN marts.dim_store ls ON ls.store_id = d.location_id
@@ -150,11 +145,11 @@ def store_transfers(plan: pl.DataFrame) -> pl.DataFrame:
     ).sort("sku", "to_location_id")
 
 
-def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry, supplier_lead_days: float) -> dict:
     if con.execute("SELECT count(*) FROM marts.fct_inventory_daily").fetchall()[0][0] == 0:
         raise NotEnoughData("no stock history: on hand is unknown, so there is nothing to replenish against",
                             "inventory_movements (the stock ledger: receipts, transfers, sales, returns)")
-    plan = planning_frame(con)
+    plan = planning_frame(con, supplier_lead_days)
     if plan.is_empty():
         raise NotEnoughData("no forecast joins the stock ledger: nothing to plan",
                             "demand forecasts (about 12 weeks of sales) for the SKUs held in stock")
@@ -214,9 +209,10 @@ def backtest_policy(con: duckdb.DuckDBPyConnection, days: int = 56, lead_days: f
 OUTPUTS = ("replenishment_suggestions", "transfer_suggestions", "stock_alerts")
 
 
-def build_replenishment_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+def build_replenishment_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry,
+                                supplier_lead_days: float) -> dict:
     try:
-        return build_replenishment(con, registry)
+        return build_replenishment(con, registry, supplier_lead_days)
     except NotEnoughData as exc:  # no stock or no forecast: no plan (dbt still reports the stock's health)
         write_empty(con, OUTPUTS)
         return exc.as_skip()

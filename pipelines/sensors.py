@@ -4,8 +4,8 @@ from __future__ import annotations
 import dagster as dg
 
 from data.contract import DAILY_TABLES, TABLES
+from data.settings import Settings
 from pipelines.ingest import DATE_DIR, landing_batches
-from pipelines.settings import Settings
 
 
 def changed_since(settings: Settings, cursor_ns: int) -> tuple[list[str], bool, int]:

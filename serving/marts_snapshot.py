@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-SNAPSHOT_NAME = "warehouse_snapshot.duckdb"  # its catalog name must not be "marts", the schema inside
+from data.settings import SNAPSHOT_NAME  # noqa: F401  (where the snapshot lives is a setting)
 
 
 def publish(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:

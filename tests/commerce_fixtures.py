@@ -24,7 +24,7 @@ from sqlalchemy import make_url
 from commerce_api.app import build_services, create_app
 from commerce_api.auth import create_key, forget_cached_keys
 from commerce_api.db import transaction
-from commerce_api.settings import ApiSettings
+from data.settings import Settings
 
 PG_ENV = "COMMERCE_TEST_PG_URL"
 TEMPLATE = "smartmall_api_template"
@@ -52,7 +52,7 @@ def pg_template() -> str:
     with _pg(admin) as con:
         con.execute(f"CREATE DATABASE {TEMPLATE}")
     url = make_url(admin).set(database=TEMPLATE).render_as_string(hide_password=False)
-    services = build_services(ApiSettings(database_url=url))  # runs the Alembic migrations
+    services = build_services(Settings(commerce_database_url=url))  # runs the Alembic migrations
     services.sessions.kw["bind"].dispose()
     return admin
 
@@ -103,9 +103,8 @@ class World:
         return self.app.state.services
 
 
-def _settings(url: str, tmp: Path, **overrides) -> ApiSettings:
-    return ApiSettings(**{"database_url": url, "landing": tmp / "landing",
-                          "recommendations_dir": tmp / "serving" / "recommendations", **overrides})
+def _settings(url: str, tmp: Path, **overrides) -> Settings:
+    return Settings(**{"commerce_database_url": url, "home": tmp, **overrides})
 
 
 def write_recommendation_snapshot(folder: Path) -> None:
@@ -219,7 +218,7 @@ def _free_port() -> int:
 @pytest.fixture
 def live_pg_world(pg_url, tmp_path) -> Iterator[World]:
     """The app served by uvicorn on loopback over PostgreSQL, for concurrent clients."""
-    w = make_world(pg_url, tmp_path, pool_size=30)
+    w = make_world(pg_url, tmp_path, db_pool_size=30)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(w.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

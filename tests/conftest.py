@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from commerce_api.settings import SECRET_VARS
+from commerce_api.signing import SECRET_VARS
 from data.synthetic.generate import generate
 from tests.helpers import run_cli
 

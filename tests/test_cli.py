@@ -27,8 +27,10 @@ def test_import_folder_errors_are_clear(tmp_path):
     assert proc.returncode != 0 and "missing required column" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_status_without_a_warehouse(tmp_path):
-    proc = run_cli(tmp_path, "status", check=False)
+def test_status_without_a_warehouse_says_so_and_still_shows_the_settings(tmp_path):
+    proc = run_cli(tmp_path, "status")
+    assert "No warehouse at" in proc.stdout and "SMARTMALL_FORECAST_HORIZON_WEEKS" in proc.stdout
+    proc = run_cli(tmp_path, "sql", "SELECT 1", check=False)
     assert proc.returncode != 0 and "no warehouse" in proc.stderr
 
 

@@ -15,7 +15,7 @@ import httpx
 import polars as pl
 
 from commerce_api.payments import SimulatedProvider
-from commerce_api.settings import SECRET_VARS
+from commerce_api.signing import SECRET_VARS
 from tests.helpers import run_cli
 from tests.test_commerce_concurrency import _fire, _stock
 

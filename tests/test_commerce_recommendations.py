@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from tests.test_commerce_flows import receive
 
 
@@ -31,7 +29,7 @@ def test_recommendations_respect_listing_channel_stock_and_cart(world):
 
 def test_recommendations_wait_for_the_pipeline(world, tmp_path):
     w = world
-    w.services.settings = dataclasses.replace(w.services.settings, recommendations_dir=tmp_path / "not_built")
+    w.services.settings = w.services.settings.model_copy(update={"home": tmp_path / "not_built"})
     r = w.call("GET", "/customers/C1/recommendations", role="service")
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
 

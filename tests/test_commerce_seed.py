@@ -9,13 +9,13 @@ from commerce_api import inventory
 from commerce_api.app import build_services
 from commerce_api.schema import Customer, Location, Sku
 from commerce_api.seed import seed_from_warehouse
-from commerce_api.settings import ApiSettings
+from data.settings import Settings
 from tests.helpers import run_cli
 
 
 def test_seed_from_marts_is_complete_and_idempotent(small_home, pg_url, tmp_path):
     warehouse = small_home / "warehouse" / "smartmall.duckdb"
-    svc = build_services(ApiSettings(database_url=pg_url, landing=tmp_path))
+    svc = build_services(Settings(commerce_database_url=pg_url, home=tmp_path))
     first = seed_from_warehouse(svc.sessions, warehouse)
     again = seed_from_warehouse(svc.sessions, warehouse)
     assert again["opening stock rows"] == 0 and first["opening stock rows"] > 0

@@ -19,7 +19,7 @@ from commerce_api.app import build_services
 from commerce_api.auth import create_key
 from commerce_api.db import transaction
 from commerce_api.serve import listening_socket, serve
-from commerce_api.settings import ApiSettings
+from data.settings import Settings
 from tests.commerce_fixtures import _free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def _established_per_process(port: int, pids: set[int]) -> dict[int, int]:
 def _start(tmp_path: Path, workers: int, url: str | None = None) -> tuple[subprocess.Popen, int]:
     """``python -m commerce_api.serve`` on a free port, once every worker says it is serving."""
     url = url or f"sqlite:///{tmp_path / 'commerce.db'}"
-    build_services(ApiSettings(database_url=url)).sessions.kw["bind"].dispose()  # migrate once, as the CLI does
+    build_services(Settings(commerce_database_url=url)).sessions.kw["bind"].dispose()  # migrate once, as the CLI does
     port = _free_port()
     env = {**os.environ, "COMMERCE_DATABASE_URL": url, "SMARTMALL_HOME": str(tmp_path)}
     log = tmp_path / "serve.log"
@@ -97,7 +97,7 @@ def test_two_workers_share_keep_alive_connections_evenly_and_stop_together(tmp_p
 
 
 def _admin_key(url: str) -> str:
-    svc = build_services(ApiSettings(database_url=url))
+    svc = build_services(Settings(commerce_database_url=url))
     with transaction(svc.sessions) as s:
         key = create_key(s, "admin", name="kill test")
     svc.sessions.kw["bind"].dispose()

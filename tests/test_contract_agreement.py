@@ -15,8 +15,8 @@ from data import contract
 from data.synthetic import world
 from data.synthetic.generate import BAD_VALUES
 from pipelines.contract_sync import dbt_vars, dbt_vars_block
+from pipelines.environment import DBT_PROJECT_DIR
 from pipelines.quality import stale_suites
-from pipelines.settings import DBT_PROJECT_DIR
 
 DOMAINS = {"channel": contract.CHANNELS, "event": contract.EVENT_NAMES, "fulfillment": contract.FULFILLMENTS,
            "iot kind": contract.IOT_KINDS, "location kind": contract.LOCATION_KINDS,

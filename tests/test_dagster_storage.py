@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from pipelines.dagster_storage import FastSqliteEventLogStorage
-from pipelines.settings import DAGSTER_YAML_MARK, dagster_yaml
+from pipelines.environment import DAGSTER_YAML_MARK, dagster_yaml
 
 DAYS = ["2025-01-01", "2025-01-02", "2025-01-03"]
 
@@ -56,7 +56,8 @@ def test_wipe_then_write_again(tmp_path):
 
 @pytest.mark.parametrize("own", [True, False])
 def test_prepare_environment_keeps_a_dagster_yaml_it_did_not_write(tmp_path, monkeypatch, own):
-    from pipelines.settings import Settings, prepare_environment
+    from data.settings import Settings
+    from pipelines.environment import prepare_environment
 
     settings = Settings(home=tmp_path)
     config = settings.dagster_home / "dagster.yaml"

@@ -13,7 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards.navigation import PAGES as APP_PAGES
-from serving.marts_snapshot import SNAPSHOT_NAME, publish
+from data.settings import SNAPSHOT_NAME
+from serving.marts_snapshot import publish
 from serving.segments import SegmentRule, SegmentStore
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from data.settings import Settings
 from pipelines.dbt_manifest import contract_columns, queryable_marts
 from pipelines.definitions import build_defs
-from pipelines.settings import Settings
 
 MARTS = ["dim_customer", "dim_product", "dim_store", "fct_orders", "fct_order_lines", "fct_events", "fct_sessions",
          "fct_funnel_daily", "fct_sales_daily", "fct_inventory_daily", "fct_footfall_hourly"]

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.environment import DBT_PROJECT_DIR
 from pipelines.marts import write_empty
-from pipelines.settings import DBT_PROJECT_DIR
 
 OUTPUTS = ("customer_rfm", "customer_value", "customer_churn_risk", "association_rules", "frequently_bought_together",
            "forecasts", "replenishment_suggestions", "transfer_suggestions", "stock_alerts",

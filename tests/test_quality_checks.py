@@ -10,10 +10,10 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from data.settings import Settings
 from pipelines import ingest
 from pipelines.definitions import build_defs
 from pipelines.quality import REPO_PROJECT, expectation_parameters
-from pipelines.settings import Settings
 
 
 def test_every_suite_parameter_has_a_value():

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
+from data.settings import load_settings
 from models.interactions import InteractionWeights, build_interactions, relevant_after
 from models.ranking_metrics import ranking_metrics
 from models.recommend import popularity_top_k, repeat_buy_top_k
@@ -170,7 +171,8 @@ def test_a_run_too_thin_to_train_keeps_the_snapshot_being_served(tmp_path):
                 "ordered_at TIMESTAMP, quantity INTEGER)")
     con.execute("INSERT INTO marts.fct_order_lines VALUES (NULL, 'A', 'o1', '2025-03-01', 1)")
     con.execute("CREATE TABLE marts.dim_customer (customer_id VARCHAR, region VARCHAR)")
-    first = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), tmp_path / "fresh")
+    first = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), tmp_path / "fresh",
+                                                 recommend.RecommendSettings.of(load_settings()))
     assert "skipped" in first and "serving" not in first
     assert pl.read_parquet(tmp_path / "fresh" / "customer_recommendations.parquet").is_empty()
 
@@ -178,6 +180,7 @@ def test_a_run_too_thin_to_train_keeps_the_snapshot_being_served(tmp_path):
     served.mkdir()
     pl.DataFrame({"customer_id": ["C1"], "sku": ["A"]}).write_parquet(served / "customer_recommendations.parquet")
     before = (served / "customer_recommendations.parquet").read_bytes()
-    result = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), served)
+    result = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), served,
+                                                  recommend.RecommendSettings.of(load_settings()))
     assert "customer id" in result["skipped"] and result["serving"].startswith("kept the snapshot")
     assert (served / "customer_recommendations.parquet").read_bytes() == before

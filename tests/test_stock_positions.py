@@ -13,8 +13,8 @@ import pytest
 from commerce_api.app import build_services
 from commerce_api.db import transaction
 from commerce_api.inventory import SHARED, must_apply
-from commerce_api.settings import ApiSettings
 from commerce_api.stock_export import export_stock_positions
+from data.settings import Settings, load_settings
 from pipelines.ingest import ingest_table
 from pipelines.replenishment import planning_frame, suggestions
 from tests.test_commerce_flows import receive
@@ -90,22 +90,21 @@ def home_copy(small_home, tmp_path):
 
 def test_committed_stock_lowers_the_replenishment_position(home_copy):
     con = duckdb.connect(str(home_copy / "warehouse" / "smartmall.duckdb"))
-    before = suggestions(planning_frame(con))
+    before = suggestions(planning_frame(con, load_settings().supplier_lead_days))
     assert (before["committed"] == 0).all()  # nothing exported yet
     # a selling store row with stock and nothing in transit: commit all of it in the API (a checkout
     # reservation, as a shopper would), which leaves a position of 0, below any reorder point
     row = before.filter((pl.col("location_kind") == "store") & (pl.col("on_hand") >= 2) & (pl.col("daily_mean") > 0)
                         & (pl.col("in_transit") == 0)).row(0, named=True)
     committed = int(row["on_hand"])
-    settings = ApiSettings(database_url=f"sqlite:///{home_copy / 'commerce' / 'commerce.db'}",
-                           landing=home_copy / "landing")
+    settings = Settings(home=home_copy)  # its SQLite commerce database and landing folder
     services = build_services(settings)
     with transaction(services.sessions) as s:
         must_apply(s, row["sku"], row["location_id"], SHARED, "reservation", reserved=committed)
     export_stock_positions(services.sessions, settings.landing)
     ingest_table(con, "stock_positions", settings.landing)
 
-    after = suggestions(planning_frame(con))
+    after = suggestions(planning_frame(con, load_settings().supplier_lead_days))
     key = (pl.col("sku") == row["sku"]) & (pl.col("location_id") == row["location_id"])
     changed = after.filter(key).row(0, named=True)
     assert changed["committed"] == committed and changed["available"] == row["on_hand"] - committed

@@ -3,7 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
-from dashboards.common import CURRENCY, context, csv_download, guarded, money
+from dashboards.common import context, csv_download, guarded, money, money_format
 from dashboards.queries import customers
 
 
@@ -28,7 +28,7 @@ def render() -> None:
                                      title="Movement between the last two snapshots"))
     st.dataframe(segments.drop("as_of"), hide_index=True, column_config={
         "share": st.column_config.NumberColumn("Share", format="percent"),
-        "revenue": st.column_config.NumberColumn("Revenue (12 months)", format=f"{CURRENCY}%.0f"),
+        "revenue": st.column_config.NumberColumn("Revenue (12 months)", format=money_format()),
         "avg_recency_days": st.column_config.NumberColumn("Avg days since last order", format="%.0f")})
     clv = customers.clv(src)
     if not clv.is_empty():
@@ -41,8 +41,8 @@ def render() -> None:
     st.metric("Value at risk in the list", money(float(winback["value_at_risk"].sum()) if not winback.is_empty() else 0))
     st.dataframe(winback, hide_index=True, column_config={
         "churn_probability": st.column_config.NumberColumn("Churn probability", format="percent"),
-        "clv_365d": st.column_config.NumberColumn("CLV 365d", format=f"{CURRENCY}%.0f"),
-        "value_at_risk": st.column_config.NumberColumn("Value at risk", format=f"{CURRENCY}%.0f")})
+        "clv_365d": st.column_config.NumberColumn("CLV 365d", format=money_format()),
+        "value_at_risk": st.column_config.NumberColumn("Value at risk", format=money_format())})
     csv_download(winback, "Download the win-back list", "winback.csv")
 
 

@@ -1,15 +1,10 @@
 """Forecasts: a series' weekly forecast with its 80 % and 95 % intervals beside what sold before."""
 
-import os
-from pathlib import Path
-
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards.common import context, guarded
+from dashboards.common import context, guarded, settings
 from dashboards.queries import forecasts
-
-REGISTRY_ENV = "SMARTMALL_REGISTRY_DIR"  # set by ``smartmall dashboards``
 
 
 def render() -> None:
@@ -65,10 +60,9 @@ def _aggregate(src, level: str) -> None:
 
 def _accuracy() -> None:
     st.subheader("Backtest accuracy beside the baselines (lower MASE is better)")
-    folder = os.environ.get(REGISTRY_ENV)
-    summary, metrics, coverage = forecasts.backtest(Path(folder)) if folder else ({}, None, None)
+    summary, metrics, coverage = forecasts.backtest(settings().registry)
     if not summary:
-        st.info("The model registry is not available here: `smartmall evaluate forecast` prints the same card.")
+        st.info(f"No forecast model card in {settings().registry} yet: `smartmall run` trains one.")
         return
     st.caption(f"Model card {summary['version']}, data {summary['data_window'][0]} to {summary['data_window'][1]}, "
                f"{summary['horizon_weeks']} weeks ahead: MASE {summary['mase_vs_best_baseline']:.2f}x the best "

@@ -4,7 +4,7 @@ store in the sidebar to go down a level)."""
 import plotly.express as px
 import streamlit as st
 
-from dashboards.common import CURRENCY, context, csv_download, guarded
+from dashboards.common import context, csv_download, guarded, money_format
 from dashboards.queries import sales
 
 SPLITS = {"Region": "region", "Store": "store_id", "Category": "category", "Channel": "channel"}
@@ -29,8 +29,8 @@ def render() -> None:
     st.subheader(f"Drill-down: {names[level]} (this period vs the one before)")
     st.caption("Pick a region, then a store, in the sidebar to go a level down.")
     st.dataframe(table, hide_index=True, column_config={
-        "key": level, "net_revenue": st.column_config.NumberColumn("Net revenue", format=f"{CURRENCY}%.0f"),
-        "previous": st.column_config.NumberColumn("Previous period", format=f"{CURRENCY}%.0f"),
+        "key": level, "net_revenue": st.column_config.NumberColumn("Net revenue", format=money_format()),
+        "previous": st.column_config.NumberColumn("Previous period", format=money_format()),
         "change": st.column_config.NumberColumn("Change", format="percent")})
     csv_download(table, "Download as CSV", f"sales_{level}.csv")
 

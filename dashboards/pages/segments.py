@@ -1,17 +1,12 @@
 """Segment picker: compose an audience, see its size and who is in it, save it as a named,
 versioned segment (the hand-off to campaigns), export the members as CSV."""
 
-import os
-from pathlib import Path
-
 import plotly.express as px
 import streamlit as st
 
-from dashboards.common import context, csv_download, guarded, money
+from dashboards.common import context, csv_download, guarded, money, settings
 from dashboards.queries import segments
 from serving.segments import TAGS, SegmentRule, SegmentStore, profile
-
-SEGMENTS_ENV = "SMARTMALL_SEGMENTS_DIR"  # set by ``smartmall dashboards``
 
 
 def _rule(options: dict) -> SegmentRule:
@@ -56,11 +51,7 @@ def render() -> None:
     st.dataframe(members.head(200), hide_index=True)
     csv_download(members, "Export the members (CSV)", "segment_members.csv", key="dl_members")
 
-    folder = os.environ.get(SEGMENTS_ENV)
-    if not folder:
-        st.info("Saving needs the segments folder: start the app with `smartmall dashboards`.")
-        return
-    store = SegmentStore(Path(folder))
+    store = SegmentStore(settings().segments)
     with st.form("save_segment"):
         name = st.text_input("Segment name (lower-case, digits, - or _)", key="seg_name")
         note = st.text_input("Note", key="seg_note")

@@ -6,11 +6,11 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from data.settings import Settings
 from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
 from models.errors import NotEnoughData
 from pipelines.assets.outputs import mart_deps, output_results, output_specs
 from pipelines.marts import write_empty, write_mart
-from pipelines.settings import load_settings
 from pipelines.skips import skip_message
 
 progress = logging.getLogger("smartmall")
@@ -20,20 +20,23 @@ OUTPUTS = {
 }
 
 
-def rule_config() -> RuleConfig:
-    """Thresholds from the settings (SMARTMALL_RULES_MIN_SUPPORT, _MAX_LEN, _MAX_BASKET_ITEMS)."""
-    settings = load_settings()
-    return RuleConfig(min_support=settings.get("rules_min_support"), max_len=settings.get("rules_max_len"),
-                      max_basket_items=settings.get("rules_max_basket_items"))
+def build_basket_assets(settings: Settings) -> dg.AssetsDefinition:
+    """The basket rules, with the thresholds of ``settings`` (rules_min_support, _max_len, _max_basket_items)."""
+    config = RuleConfig(min_support=settings.rules_min_support, max_len=settings.rules_max_len,
+                        max_basket_items=settings.rules_max_basket_items)
+
+    @dg.multi_asset(
+        specs=output_specs(OUTPUTS, "basket", mart_deps(["fct_order_lines"])),
+        name="basket_rules",
+    )
+    def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        """Frequent itemsets (pairs in one SQL self-join, longer ones level by level) and their rules."""
+        yield from _mine(duckdb, config)
+
+    return basket_rules
 
 
-@dg.multi_asset(
-    specs=output_specs(OUTPUTS, "basket", mart_deps(["fct_order_lines"])),
-    name="basket_rules",
-)
-def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-    """Frequent itemsets (pairs in one SQL self-join, longer ones level by level) and their rules."""
-    config = rule_config()
+def _mine(duckdb: DuckDBResource, config: RuleConfig):
     with duckdb.get_connection() as con:
         con.execute("""CREATE OR REPLACE TEMP VIEW order_baskets AS
             SELECT order_id AS basket_id, sku AS item FROM marts.fct_order_lines WHERE quantity > 0""")

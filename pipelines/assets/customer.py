@@ -6,10 +6,10 @@ import logging
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from data.settings import Settings
 from models.churn import ChurnConfig
 from pipelines import customer
 from pipelines.assets.outputs import mart_deps, output_results, output_specs
-from pipelines.settings import Settings
 from pipelines.skips import skip_message
 from serving.registry import Registry
 
@@ -29,7 +29,7 @@ def build_customer_assets(settings: Settings) -> dg.AssetsDefinition:
         registry = Registry(settings.registry)
         config = ChurnConfig(horizon_days=settings.churn_horizon_days)
         with duckdb.get_connection() as con:
-            results = customer.run_customer_block(con, registry, config)
+            results = customer.run_customer_block(con, registry, config, rfm_snapshots=settings.rfm_snapshots)
             done = output_results(con, OUTPUTS, results)
         churn, value, rfm = results["customer_churn_risk"], results["customer_value"], results["customer_rfm"]
         progress.info("  customer models: %s; churn: %s; CLV: %s",

@@ -7,9 +7,9 @@ import logging
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from data.settings import Settings
 from pipelines import demand, replenishment
 from pipelines.assets.outputs import mart_deps, output_results, output_specs
-from pipelines.settings import Settings
 from pipelines.skips import skip_message
 from serving.registry import Registry
 
@@ -28,7 +28,7 @@ def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
         """Backtest every candidate on the last weeks, pick one per demand class, forecast ahead."""
         with duckdb.get_connection() as con:
             result = demand.build_forecasts_or_skip(con, Registry(settings.registry),
-                                                    settings.get("forecast_horizon_weeks"))
+                                                    settings.forecast_horizon_weeks)
             done = output_results(con, OUTPUTS, result)
         progress.info("  demand forecasts: %s", skip_message(result) or (
             f"{result['series']:,} series x {result['horizon_weeks']} weeks; backtest MASE "
@@ -58,7 +58,8 @@ def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
         """Safety stock, reorder points and order suggestions from the forecasts; the policy
         backtested against reordering last week's sales."""
         with duckdb.get_connection() as con:
-            result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry))
+            result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry),
+                                                                 settings.supplier_lead_days)
             done = output_results(con, REPLENISHMENT, result)
         policy = result.get("policy_backtest", {})
         progress.info("  replenishment: %s", skip_message(result) or (

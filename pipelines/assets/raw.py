@@ -7,9 +7,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from data.contract import DAILY_TABLES, REFERENCE_TABLES, TABLES
+from data.settings import Settings
 from pipelines.ingest import IngestError, ingest_table
 from pipelines.quality import validate_accepted
-from pipelines.settings import Settings
 
 progress = logging.getLogger("smartmall")
 # Above this share of quarantined records a batch is flagged (the good records still load).
@@ -37,7 +37,7 @@ def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, 
     )
     def _ingest(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         batches = context.partition_keys if partitions_def else None
-        limit = settings.get("max_line_quantity")
+        limit = settings.max_line_quantity
         with duckdb.get_connection() as con:
             try:
                 report = ingest_table(con, table_name, settings.landing, batches, limit)

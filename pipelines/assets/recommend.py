@@ -6,10 +6,10 @@ import logging
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from data.settings import Settings
 from pipelines import coupons, recommend
 from pipelines.assets.outputs import mart_deps, metadata, output_key, output_results, output_specs
 from pipelines.marts import output_rows
-from pipelines.settings import Settings
 from pipelines.skips import skip_message
 from serving.registry import Registry
 
@@ -30,7 +30,8 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
         """Backtest the re-ranker against its baselines, then train on all history and score."""
         with duckdb.get_connection() as con:
             result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
-                                                             settings.home / "serving" / "recommendations")
+                                                             settings.recommendations_dir,
+                                                             recommend.RecommendSettings.of(settings))
             done = output_results(con, OUTPUTS, result)
         progress.info("  recommendations: %s", skip_message(result) or (
             f"{result['customers']:,} customers; backtest NDCG@10 "
@@ -52,7 +53,8 @@ def build_coupon_assets(settings: Settings) -> dg.AssetsDefinition:
     def coupon_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         """Learn who redeems from the monthly member coupons, backtest on the last month, rank today's members."""
         with duckdb.get_connection() as con:
-            result = coupons.build_coupon_recommendations_or_skip(con, Registry(settings.registry))
+            result = coupons.build_coupon_recommendations_or_skip(con, Registry(settings.registry),
+                                                                  settings.coupon_send_share)
             rows = output_rows(con, "coupon_recommendations")
         progress.info("  coupon targeting: %s", skip_message(result) or (
             f"{result['members']:,} members, {result['sent']:,} to send; backtest ROC AUC {result['backtest_roc_auc']:.3f}"

@@ -5,7 +5,7 @@ import logging
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.settings import Settings
+from data.settings import Settings
 from serving.marts_snapshot import publish
 
 progress = logging.getLogger("smartmall")
