@@ -25,6 +25,7 @@ from commerce_api.responses import Health
 from commerce_api.routes import (
     catalogue,
     customers,
+    insights,
     integrations,
     inventory,
     locations,
@@ -34,6 +35,7 @@ from commerce_api.routes import (
 from commerce_api.signing import signing_secrets
 from commerce_api.sweeper import sweep_expired
 from data.settings import Settings, load_settings
+from serving.live import LiveSnapshot
 
 log = logging.getLogger("smartmall.api")
 # (method, path) of the busiest routes: checkout, stock levels, till scans and member lookups, catalogue pages
@@ -52,7 +54,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     secrets = signing_secrets(settings)
     payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
     return Services(settings, make_sessionmaker(engine), payments,
-                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), make_read_sessionmaker(engine))
+                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), make_read_sessionmaker(engine),
+                    LiveSnapshot(settings.published_dir))
 
 
 async def _sweep_forever(svc: Services) -> None:
@@ -90,7 +93,8 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.state.services = build_services(settings)
     errors.install(app)
     openapi.install(app)
-    routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations)
+    routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations,
+                                     insights)
               for route in module.router.routes]
     # A request is matched against the routes in order, one by one. The app holds every route itself
     # rather than including the routers (FastAPI matches an included router's routes twice over, and
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
 
     @app.get("/health", tags=["ops"], response_model=Health)
     def health() -> dict:
-        return {"status": "ok"}
+        live = app.state.services.serving.get()
+        return {"status": "ok", "serving_version": live.version if live else None}
 
     return app

@@ -16,6 +16,7 @@ from commerce_api.logistics import CarrierAdapter
 from commerce_api.payments import Payments
 from commerce_api.versioned_cache import VersionedCache
 from data.settings import Settings
+from serving.live import LiveSnapshot
 
 # identifiers and short texts: bounded so that nothing oversized reaches the database
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -41,6 +42,7 @@ class Services:
     payments: Payments
     carrier: CarrierAdapter
     reads: sessionmaker[Session]  # for requests that only read (see ``db.make_read_sessionmaker``)
+    serving: LiveSnapshot  # the published version of what the models know (``serving.live``)
     # catalogue pages as JSON, per catalogue_version (per app: another database has other versions)
     catalogue_pages: VersionedCache[bytes] = field(default_factory=VersionedCache)
 

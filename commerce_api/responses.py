@@ -39,6 +39,7 @@ class Items(Out, Generic[Item]):
 
 class Health(Out):
     status: str
+    serving_version: int | None = Field(description="the published version the API serves (null: none yet)")
 
 
 # ---------------------------------------------------------------- catalogue
@@ -373,6 +374,13 @@ class Swept(Out):
     cancelled: list[str] = Field(description="ids of the orders whose reservation had expired: cancelled, stock released")
 
 
+class Related(Out):
+    sku: str
+    kind: str
+    location_id: str | None
+    items: list[str] = Field(description="SKUs, best first: listed, visible in the channel, in stock at the location")
+
+
 class Recommendations(Out):
     customer_id: str | None
     variant: str
@@ -380,3 +388,122 @@ class Recommendations(Out):
     channel: str | None
     location_id: str | None
     items: list[str] = Field(description="SKUs, best first: listed, visible in the channel, in stock, not in the cart")
+
+
+# ---------------------------------------------------------------- insights (the published models)
+class PublishedProfile(Out):
+    region: str | None
+    rfm_segment: str | None
+    orders: int | None
+    net_revenue: float | None
+    last_order_at: Timestamp | None
+    recency_days: int | None
+    clv_365d: float | None = Field(description="predicted spend over the next 365 days (currency)")
+    churn_probability: float | None
+    churn_risk_band: str | None
+    winback: bool = Field(description="on the win-back list: likely to churn and worth keeping")
+    value_at_risk: float | None
+    tags: list[str] = Field(description="behaviour tags that hold, e.g. promotion_sensitive")
+    category_affinity: str | None
+    preferred_channel: str | None
+    as_of: Day = Field(description="the day the models scored the member")
+
+
+class CouponPick(Out):
+    coupon_code: str | None
+    p_redeem: float = Field(description="predicted probability of redeeming the next member coupon")
+    rank: int
+    send: bool
+    category: str | None
+    reason: str | None
+
+
+class OrderSummary(Out):
+    id: str
+    status: str
+    channel: str
+    total: Amount
+    placed_at: Timestamp
+
+
+class MemberProfile(Out):
+    customer_id: str
+    tier: str | None
+    points: int
+    home_store_id: str | None
+    serving_version: int
+    published: PublishedProfile | None = Field(description="null: the member joined after the live version")
+    coupon: CouponPick | None
+    last_orders: list[OrderSummary]
+
+
+class ForecastWeek(Out):
+    sku: str
+    location_id: str
+    week_start: Day
+    forecast_units: float | None
+    lower_units: float | None = Field(description="80 % interval")
+    upper_units: float | None
+    lower_95_units: float | None
+    upper_95_units: float | None
+    demand_class: str | None
+    model: str | None
+
+
+class Forecasts(Out):
+    serving_version: int
+    items: list[ForecastWeek]
+
+
+class Suggestion(Out):
+    sku: str
+    location_id: str
+    location_kind: str | None
+    on_hand: float | None
+    in_transit: float | None
+    committed: float | None
+    position: float | None
+    reorder_point: float | None
+    order_up_to: float | None
+    suggested_quantity: float | None
+    action: str | None
+    source_id: str | None = Field(description="where a transfer comes from")
+    days_of_cover: float | None
+    reason: str | None
+    as_of: Day | None
+
+
+class Replenishment(Paged[Suggestion]):
+    serving_version: int
+
+
+class SavedSegment(Out):
+    name: str
+    version: int
+    members_at_save: int
+    note: str
+    saved_at: str
+    rule: dict[str, Any]
+
+
+class SegmentSaved(Out):
+    name: str
+    version: int | None = Field(description="null for a preview")
+    members: int
+    serving_version: int
+
+
+class SegmentMember(Out):
+    customer_id: str
+    region: str | None
+    home_store_id: str | None
+    tier: str | None
+    rfm_segment: str | None
+    orders: int | None
+    clv_365d: float | None
+    churn_probability: float | None
+
+
+class SegmentMembers(Paged[SegmentMember]):
+    name: str
+    serving_version: int

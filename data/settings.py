@@ -80,6 +80,12 @@ class Settings(BaseSettings):
                                       "contract: largest |units| of one transaction line, larger ones are "
                                       "quarantined (raise it for aggregated feeds; movements and stock allow 100x)",
                                       gt=0)
+    # the serving publish (serving.published)
+    serving_max_row_change: float = _setting(0.5, "SMARTMALL_SERVING_MAX_ROW_CHANGE",
+                                             "serving: a new version whose table rows move by more than this share "
+                                             "from the live one is refused", gt=0)
+    serving_keep_versions: int = _setting(10, "SMARTMALL_SERVING_KEEP_VERSIONS",
+                                          "serving: published versions kept for rollback", gt=0)
     # the commerce API
     commerce_database_url: str | None = _setting(None, "COMMERCE_DATABASE_URL",
                                                  "the API's database: postgresql+psycopg://user@host/db in "
@@ -174,9 +180,9 @@ class Settings(BaseSettings):
         return self.registry_dir or self.home / "registry"
 
     @property
-    def recommendations_dir(self) -> Path:
-        """Parquet snapshot of the recommendation marts the API serves (``serving.recommendations``)."""
-        return self.home / "serving" / "recommendations"
+    def published_dir(self) -> Path:
+        """The versioned snapshot of what the models know, which the API serves (``serving.published``)."""
+        return self.home / "serving" / "published"
 
     @property
     def dagster_home(self) -> Path:

@@ -274,6 +274,7 @@ def _where_to_look(settings: Settings) -> None:
         "  recommendations:     smartmall sql \"SELECT * FROM marts.customer_recommendations WHERE rank <= 10 LIMIT 20\"\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
         "  the commerce API:    smartmall api create-key --role admin; smartmall api serve  (docs: http://127.0.0.1:8000/docs)\n"
+        f"  what the API serves: {_serving_state(settings)}  (smartmall serving list)\n"
     )
 
 
@@ -351,6 +352,42 @@ def dashboards_command(settings: Settings, host: str, port: int) -> tuple[list[s
            "--client.toolbarMode", "viewer"]
     env = {**os.environ, env_name("home"): str(settings.home)}
     return cmd, env
+
+
+def _serving_state(settings: Settings) -> str:
+    from serving import published
+
+    kept = published.versions(settings.published_dir)
+    live = published.current_number(settings.published_dir)
+    if not kept:
+        return "nothing published yet"
+    state = f"version {live} live" if live else "no version live"
+    newest = kept[-1]
+    if newest.number != live and not newest.accepted:
+        state += f"; version {newest.number} was refused: {'; '.join(newest.problems)}"
+    return state
+
+
+def cmd_serving(args: argparse.Namespace, settings: Settings) -> None:
+    from serving import published
+
+    root = settings.published_dir
+    if args.serving_command == "list":
+        live = published.current_number(root)
+        kept = published.versions(root)
+        if not kept:
+            _say(f"No published version under {root} yet: 'smartmall run' publishes one.")
+        for v in kept:
+            state = "live" if v.number == live else ("ok" if v.accepted else "refused")
+            _say(f"  {v.number:>5}  {v.created_at}  {state:<8} {sum(v.rows.values()):>12,} rows  "
+                 + ("; ".join(v.problems) if v.problems else ", ".join(f"{k} {n:,}" for k, n in v.rows.items())))
+    elif args.serving_command == "rollback":
+        try:
+            version = published.promote(root, args.version)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        note = "" if version.accepted else f" (it had been refused: {'; '.join(version.problems)})"
+        _say(f"version {version.number} is live{note}; the API switches on its next request")
 
 
 def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> None:
@@ -441,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description=api_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     api_cli.add_commands(p)
     p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("serving", help="the versions of what the models know that the API serves: list, rollback")
+    serving_sub = p.add_subparsers(dest="serving_command", required=True, metavar="COMMAND")
+    serving_sub.add_parser("list", help="every kept version: live, ok or refused (and why), rows per table")
+    q = serving_sub.add_parser("rollback", help="make a kept version live (the API switches without a restart)")
+    q.add_argument("version", type=int)
+    p.set_defaults(func=cmd_serving)
 
     p = sub.add_parser("dashboards", help="start the analysts' and marketers' dashboards (Streamlit)")
     p.add_argument("--host", default="127.0.0.1")

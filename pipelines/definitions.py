@@ -33,7 +33,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from pipelines.assets.model_checks import build_model_checks
     from pipelines.assets.raw import build_raw_assets
     from pipelines.assets.recommend import build_coupon_assets, build_recommendation_assets
-    from pipelines.assets.serving import build_snapshot_asset
+    from pipelines.assets.serving import build_publish_asset, build_snapshot_asset
     from pipelines.sensors import build_landing_sensor
 
     daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.first_feed_day())
@@ -60,7 +60,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
               build_recommendation_assets(settings), build_coupon_assets(settings)]
     marts = sorted({key for a in assets for key in a.keys if key.path[0] == "marts"}, key=lambda k: k.path)
     return dg.Definitions(
-        assets=[*assets, build_snapshot_asset(settings, marts)],
+        assets=[*assets, build_snapshot_asset(settings, marts), build_publish_asset(settings, marts)],
         asset_checks=build_model_checks(),
         jobs=[refresh_job, ingest_job],
         schedules=[daily_refresh],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -30,7 +29,6 @@ from models.recommend import (
 )
 from models.recommend_backtest import MODEL_NAME, VARIANTS, backtest, baseline_top_k
 from pipelines.marts import write_empty, write_mart
-from serving.recommendations import write_snapshot
 from serving.registry import Registry
 
 OUTPUTS = ("customer_recommendations", "similar_items", "popular_items")
@@ -178,19 +176,13 @@ def popular_by_region_and_category(data: RecommendData, n: int = POPULAR_N) -> p
             .select("region", "category", "rank", "sku", "buyers_28d", "buyers"))
 
 
-def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry, snapshot: Path,
+def build_recommendations_or_skip(con: duckdb.DuckDBPyConnection, registry: Registry,
                                   settings: RecommendSettings) -> dict:
-    """``build_recommendations`` on the marts, then copied to the parquet ``snapshot`` folder the
-    commerce API serves from. When the data is too thin: empty marts with their columns, and the
-    snapshot being served stays (a run that cannot train does not take the shop's lists away; a
-    first run writes the empty one). Any other error propagates and replaces nothing."""
+    """``build_recommendations`` on the marts. When the data is too thin: empty outputs with their
+    columns (the serving publish then refuses to replace the lists the shop is served, see
+    ``serving.published``). Any other error propagates."""
     try:
-        result = build_recommendations(con, load(con), registry, settings)
+        return build_recommendations(con, load(con), registry, settings)
     except NotEnoughData as exc:  # no customer purchases, or too little history for a time split
         write_empty(con, OUTPUTS)
-        result = exc.as_skip()
-        if snapshot.exists():
-            result["serving"] = f"kept the snapshot being served ({snapshot})"
-            return result
-    write_snapshot(con, snapshot)
-    return result
+        return exc.as_skip()

@@ -13,40 +13,11 @@ region (and category).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
-
-# the model outputs (and columns) a serving process needs, as files: DuckDB lets one process write
-# the warehouse, so readers such as the commerce API read this snapshot instead
-SNAPSHOT_FILES = {
-    "customer_recommendations": "SELECT customer_id, variant, rank, sku FROM model_outputs.customer_recommendations",
-    "similar_items": "SELECT sku, rank, similar_sku FROM model_outputs.similar_items",
-    "popular_items": "SELECT region, category, rank, sku FROM model_outputs.popular_items",
-    "customer_regions": "SELECT customer_id, coalesce(region, 'unknown') AS region FROM marts.dim_customer",
-}
-
-
-def write_snapshot(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
-    """Write ``SNAPSHOT_FILES`` from the warehouse into ``folder``, replacing it whole (readers see the
-    old snapshot or the new one, never half of each)."""
-    folder = Path(folder)
-    staging = folder.with_name(folder.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name, sql in SNAPSHOT_FILES.items():
-        con.execute(f"COPY ({sql}) TO '{staging / name}.parquet' (FORMAT parquet)")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    staging.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -58,12 +29,18 @@ class RecommendationIndex:
     similar: np.ndarray  # (n_skus, similar_n) int32 SKU codes, -1 padded
     popular: dict[tuple[str, str], np.ndarray]  # (region, category) -> SKU codes, most popular first
     region_of: dict[str, str]  # customer_id -> region
+    together: np.ndarray  # (n_skus, n) int32 SKU codes bought with each SKU, by confidence, -1 padded
 
     @classmethod
     def from_frames(cls, recommendations: pl.DataFrame, similar: pl.DataFrame, popular: pl.DataFrame,
-                    regions: pl.DataFrame | None = None) -> RecommendationIndex:
-        """Build from the marts' frames (see ``pipelines.recommend``)."""
-        names = [recommendations["sku"], similar["sku"], similar["similar_sku"], popular["sku"]]
+                    regions: pl.DataFrame | None = None, together: pl.DataFrame | None = None
+                    ) -> RecommendationIndex:
+        """Build from the published frames (``serving.published.TABLES``): ``together`` is
+        bought_together (sku, rank, other_sku)."""
+        together = together if together is not None else pl.DataFrame(
+            schema={"sku": pl.Utf8, "rank": pl.Int64, "other_sku": pl.Utf8})
+        names = [recommendations["sku"], similar["sku"], similar["similar_sku"], popular["sku"], together["sku"],
+                 together["other_sku"]]
         skus = pl.concat([n.cast(pl.Utf8) for n in names]).unique().sort()
         codes = pl.DataFrame({"sku": skus, "code": np.arange(len(skus), dtype=np.int32)})
 
@@ -77,10 +54,15 @@ class RecommendationIndex:
             return keys, out
 
         rec_keys, lists = grid(recommendations, ["customer_id", "variant"], "sku")
-        sim_keys, sim_grid = grid(similar, ["sku"], "similar_sku")
-        similar_by_code = np.full((len(skus), sim_grid.shape[1]), -1, dtype=np.int32)
-        sim_codes = sim_keys.join(codes, on="sku")
-        similar_by_code[sim_codes["code"].to_numpy()] = sim_grid[sim_codes["row"].to_numpy()]
+
+        def by_code(frame: pl.DataFrame, item: str) -> np.ndarray:
+            keys, rows = grid(frame, ["sku"], item)
+            out = np.full((len(skus), rows.shape[1]), -1, dtype=np.int32)
+            keyed = keys.join(codes, on="sku")
+            out[keyed["code"].to_numpy()] = rows[keyed["row"].to_numpy()]
+            return out
+
+        similar_by_code, together_by_code = by_code(similar, "similar_sku"), by_code(together, "other_sku")
         pop_keys, pop_grid = grid(popular, ["region", "category"], "sku")
         popular_lists = {(r, c): row[row >= 0] for (r, c), row in zip(pop_keys.select("region", "category").iter_rows(),
                                                                         pop_grid, strict=True)}
@@ -89,14 +71,8 @@ class RecommendationIndex:
             customer_row={(c, v): r for r, c, v in rec_keys.select("row", "customer_id", "variant").iter_rows()},
             lists=lists, similar=similar_by_code, popular=popular_lists,
             region_of=dict(regions.select("customer_id", "region").iter_rows()) if regions is not None else {},
+            together=together_by_code,
         )
-
-    @classmethod
-    def from_snapshot(cls, folder: Path) -> RecommendationIndex:
-        """Read the parquet snapshot the pipeline writes (``write_snapshot``)."""
-        frames = {name: pl.read_parquet(Path(folder) / f"{name}.parquet") for name in SNAPSHOT_FILES}
-        return cls.from_frames(frames["customer_recommendations"], frames["similar_items"], frames["popular_items"],
-                               frames["customer_regions"])
 
     # ------------------------------------------------------------ filters
 
@@ -130,10 +106,15 @@ class RecommendationIndex:
         return self.skus[picked].tolist()
 
     def similar_to(self, sku: str, n: int = 10, mask: np.ndarray | None = None) -> list[str]:
+        return self.related(sku, "similar", n, mask)
+
+    def related(self, sku: str, kind: str, n: int = 10, mask: np.ndarray | None = None) -> list[str]:
+        """Up to ``n`` SKUs ``similar`` to ``sku`` or ``bought_together`` with it, best first, passing ``mask``."""
         code = self.code_of.get(sku)
         if code is None:
             return []
-        return self.skus[self._take(self.similar[code], n, mask, np.array([code]))].tolist()
+        table = self.similar if kind == "similar" else self.together
+        return self.skus[self._take(table[code], n, mask, np.array([code]))].tolist()
 
     def _take(self, row: np.ndarray, n: int, mask: np.ndarray | None, exclude: np.ndarray) -> np.ndarray:
         row = row[row >= 0]

@@ -101,7 +101,8 @@ def audience(query: Query, rule: SegmentRule) -> pl.DataFrame:
     where, params = rule.where()
     return query(f"""SELECT p.customer_id, p.region, p.home_store_id, p.tier, p.rfm_segment, p.orders,
                             p.clv_365d, p.churn_probability
-                     FROM marts.customer_profile p WHERE {where} ORDER BY p.clv_365d DESC NULLS LAST, p.customer_id""",
+                     FROM marts.customer_profile p WHERE {where} ORDER BY CASE WHEN isnan(p.clv_365d) THEN NULL ELSE p.clv_365d END DESC NULLS LAST,
+                              p.customer_id""",
                  params)
 
 

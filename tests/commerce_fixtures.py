@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from commerce_api.app import build_services, create_app
 from commerce_api.auth import create_key, forget_cached_keys
 from commerce_api.db import transaction
 from data.settings import Settings
+from serving import published
 
 PG_ENV = "COMMERCE_TEST_PG_URL"
 TEMPLATE = "smartmall_api_template"
@@ -107,17 +109,54 @@ def _settings(url: str, tmp: Path, **overrides) -> Settings:
     return Settings(**{"commerce_database_url": url, "home": tmp, **overrides})
 
 
-def write_recommendation_snapshot(folder: Path) -> None:
-    """What ``serving.recommendations.write_snapshot`` writes, for known lists over the seeded catalogue."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame({"customer_id": ["C1"] * 4, "variant": ["repeat"] * 4, "rank": [1, 2, 3, 4],
-                  "sku": ["MILK-1L", "CASE-BLK", "PHONE-WHT-256", "PHONE-BLK-128"]}
-                 ).write_parquet(folder / "customer_recommendations.parquet")
-    pl.DataFrame({"sku": ["PHONE-BLK-128", "PHONE-BLK-128"], "rank": [1, 2], "similar_sku": ["CASE-BLK", "MILK-1L"]}
-                 ).write_parquet(folder / "similar_items.parquet")
-    pl.DataFrame({"region": ["east", "all"], "category": ["all", "all"], "rank": [1, 1],
-                  "sku": ["PHONE-WHT-256", "PHONE-BLK-128"]}).write_parquet(folder / "popular_items.parquet")
-    pl.DataFrame({"customer_id": ["C1"], "region": ["east"]}).write_parquet(folder / "customer_regions.parquet")
+def serving_frames() -> dict[str, pl.DataFrame]:
+    """Every table of a published version (``serving.published.TABLES``), for known lists over the
+    seeded catalogue: C1 has a profile, a coupon pick and a personal list; S1 has forecasts and
+    replenishment suggestions."""
+    day, now = date(2026, 1, 5), datetime(2026, 1, 4, 10, 0)
+    skus = ["MILK-1L", "CASE-BLK", "PHONE-WHT-256", "PHONE-BLK-128"]
+    return {
+        "customer_recommendations": pl.DataFrame({"customer_id": ["C1"] * 4, "variant": ["repeat"] * 4,
+                                                  "rank": [1, 2, 3, 4], "sku": skus}),
+        "similar_items": pl.DataFrame({"sku": ["PHONE-BLK-128", "PHONE-BLK-128"], "rank": [1, 2],
+                                       "similar_sku": ["CASE-BLK", "MILK-1L"]}),
+        "bought_together": pl.DataFrame({"sku": ["PHONE-BLK-128", "PHONE-BLK-128"], "rank": [1, 2],
+                                         "other_sku": ["CASE-BLK", "PHONE-WHT-256"], "confidence": [0.4, 0.1],
+                                         "lift": [3.0, 1.2]}),
+        "popular_items": pl.DataFrame({"region": ["east", "all"], "category": ["all", "all"], "rank": [1, 1],
+                                       "sku": ["PHONE-WHT-256", "PHONE-BLK-128"]}),
+        "coupon_recommendations": pl.DataFrame({
+            "customer_id": ["C1"], "p_redeem": [0.42], "rank": [1], "send": [True], "coupon_code": ["MEMBER10"],
+            "category": ["Phones"], "reason": ["redeemed before"], "as_of": [day]}),
+        "member_profiles": pl.DataFrame({
+            "customer_id": ["C1", "C2"], "region": ["east", "north"], "home_store_id": ["S1", "S3"],
+            "tier": ["gold", "member"], "rfm_segment": ["Champions", "Hibernating"], "orders": [12, 1],
+            "net_revenue": [5400.0, 80.0], "last_order_at": [now, datetime(2025, 6, 1)],
+            "recency_days": [1, 218], "clv_365d": [3000.0, float("nan")], "churn_probability": [0.1, 0.8],
+            "churn_risk_band": ["low", "high"], "winback": [False, True], "value_at_risk": [None, 64.0],
+            "browses_without_buying": [False, True], "abandons_carts": [False, False],
+            "promotion_sensitive": [True, False], "uses_store_pickup": [True, False], "high_returner": [False, False],
+            "repurchaser": [True, False], "birthday_this_month": [False, False], "category_affinity": ["Phones", None],
+            "preferred_channel": ["app", "store_pos"], "as_of": [day, day]}),
+        "forecasts": pl.DataFrame({
+            "sku": ["MILK-1L"] * 2 + ["CASE-BLK"], "location_id": ["S1", "S1", "S2"],
+            "week_start": [day, date(2026, 1, 12), day], "forecast_units": [30.0, 28.0, 2.0],
+            "lower_units": [22.0, 20.0, 0.0], "upper_units": [38.0, 36.0, 4.0], "lower_95_units": [18.0, 16.0, 0.0],
+            "upper_95_units": [43.0, 41.0, 6.0], "demand_class": ["smooth", "smooth", "intermittent"],
+            "model": ["ets", "ets", "croston"]}),
+        "replenishment": pl.DataFrame({
+            "sku": ["MILK-1L", "CASE-BLK"], "location_id": ["S1", "S2"], "location_kind": ["store", "store"],
+            "on_hand": [5.0, 40.0], "in_transit": [0.0, 0.0], "committed": [1.0, 0.0], "position": [4.0, 40.0],
+            "reorder_point": [20.0, 5.0], "order_up_to": [50.0, 12.0], "suggested_quantity": [46.0, 0.0],
+            "action": ["order", "none"], "source_id": ["RW-E", None], "days_of_cover": [0.9, 80.0],
+            "reason": ["position below the reorder point", "covered"], "as_of": [day, day]}),
+    }
+
+
+def write_recommendation_snapshot(root: Path) -> None:
+    """Publish ``serving_frames`` as the live version under ``root`` (what the pipeline's publish does)."""
+    outcome = published.publish(root, serving_frames(), {"MILK-1L", "CASE-BLK", "PHONE-WHT-256", "PHONE-BLK-128"})
+    assert outcome.live, outcome.describe()
 
 
 def seed_world(w: World) -> None:
@@ -169,7 +208,7 @@ def make_world(url: str, tmp: Path, **overrides) -> World:
     client = TestClient(app)
     w = World(client, app)
     seed_world(w)
-    write_recommendation_snapshot(w.services.settings.recommendations_dir)
+    write_recommendation_snapshot(w.services.settings.published_dir)
     return w
 
 

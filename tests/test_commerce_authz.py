@@ -19,6 +19,8 @@ from itertools import count
 import pytest
 from fastapi.routing import APIRoute
 
+from commerce_api.db import transaction
+from commerce_api.schema import Customer
 from tests.commerce_fixtures import World, world_on_own_database
 
 CALLERS = ("anonymous", "shopper", "shopper2", "staff_s1", "staff_s3", "marketer", "service", "admin")
@@ -97,6 +99,19 @@ def _window() -> dict:
             "ends_at": f"2030-01-{1 + hour // 24:02d}T{hour % 24:02d}:30:00Z"}
 
 
+def member_of_s1(w: World) -> str:
+    """C1, made a member of store S1 (their profile is for them, S1's staff, marketers and admins)."""
+    with transaction(w.services.sessions) as s:
+        s.get(Customer, "C1").home_store_id = "S1"
+    return "C1"
+
+
+def saved_segment(w: World) -> str:
+    name = _uid("seg").lower()
+    w.call("POST", "/segments", role="marketer", expect=201, json={"name": name, "rule": {"tiers": ["gold"]}})
+    return name
+
+
 # --------------------------------------------------------------------------------- the rules
 Request = tuple[str, dict]  # concrete path, keyword arguments of the request (json=, params=)
 
@@ -164,6 +179,18 @@ RULES: dict[tuple[str, str], Rule] = {
         {"shopper", "staff_s1", "staff_s3", "marketer", "service", "admin"},
         lambda w: ("/customers/C1/recommendations", {})),
     ("GET", "/recommendations"): rule(KEYED, lambda w: ("/recommendations", {"params": {"region": "east"}})),
+    ("GET", "/products/{sku}/related"): rule(KEYED, lambda w: ("/products/PHONE-BLK-128/related", {})),
+    # what the platform knows: a member's profile, forecasts and replenishment, segments
+    ("GET", "/customers/{customer_id}/profile"): rule({"shopper", "staff_s1", "marketer", "admin"}, lambda w: (
+        f"/customers/{member_of_s1(w)}/profile", {})),
+    ("GET", "/forecasts"): rule({"staff_s1", "staff_s3", "service", "admin"},
+                                lambda w: ("/forecasts", {"params": {"sku": "MILK-1L"}})),
+    ("GET", "/replenishment"): rule({"staff_s1", "staff_s3", "service", "admin"}, lambda w: ("/replenishment", {})),
+    ("GET", "/segments"): rule({"marketer", "service", "admin"}, lambda w: ("/segments", {})),
+    ("POST", "/segments"): rule({"marketer", "admin"}, lambda w: (
+        "/segments", {"json": {"name": _uid("seg").lower(), "rule": {"rfm_segments": ["Champions"]}}})),
+    ("GET", "/segments/{name}/members"): rule({"marketer", "service", "admin"}, lambda w: (
+        f"/segments/{saved_segment(w)}/members", {})),
     # inventory: staff move their own store's stock, read anyone's
     ("GET", "/inventory"): rule({"staff_s1", "staff_s3", "marketer", "service", "admin"},
                                 lambda w: ("/inventory", {"params": {"sku": "CASE-BLK"}})),

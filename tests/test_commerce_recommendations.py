@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from serving.live import LiveSnapshot
 from tests.test_commerce_flows import receive
 
 
@@ -29,7 +30,8 @@ def test_recommendations_respect_listing_channel_stock_and_cart(world):
 
 def test_recommendations_wait_for_the_pipeline(world, tmp_path):
     w = world
-    w.services.settings = w.services.settings.model_copy(update={"home": tmp_path / "not_built"})
+    w.services.serving = LiveSnapshot(tmp_path / "not_built" / "published")  # nothing published there
+    assert w.call("GET", "/health").json()["serving_version"] is None
     r = w.call("GET", "/customers/C1/recommendations", role="service")
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from data.settings import load_settings
 from models.interactions import InteractionWeights, build_interactions, relevant_after
 from models.ranking_metrics import ranking_metrics
 from models.recommend import popularity_top_k, repeat_buy_top_k
-from pipelines import recommend
 from serving.recommendations import RecommendationIndex
-from serving.registry import Registry
 
 
 def test_metrics_match_a_hand_computed_example():
@@ -160,27 +156,3 @@ def test_recommendation_block_on_small_synthetic(small_home):
                  )[0][0] > 0
     card = run_cli(small_home, "evaluate", "recommender").stdout
     assert "smartmall_reranker" in card and "implicit_item_knn" in card and "repeat_buy" in card
-
-
-def test_a_run_too_thin_to_train_keeps_the_snapshot_being_served(tmp_path):
-    """Guests only this time (no customer ids): the marts are empty by design, but the API keeps the
-    lists it serves; a first run with no snapshot yet writes the empty one."""
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.execute("CREATE TABLE marts.fct_order_lines (customer_id VARCHAR, sku VARCHAR, order_id VARCHAR, "
-                "ordered_at TIMESTAMP, quantity INTEGER)")
-    con.execute("INSERT INTO marts.fct_order_lines VALUES (NULL, 'A', 'o1', '2025-03-01', 1)")
-    con.execute("CREATE TABLE marts.dim_customer (customer_id VARCHAR, region VARCHAR)")
-    first = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), tmp_path / "fresh",
-                                                 recommend.RecommendSettings.of(load_settings()))
-    assert "skipped" in first and "serving" not in first
-    assert pl.read_parquet(tmp_path / "fresh" / "customer_recommendations.parquet").is_empty()
-
-    served = tmp_path / "serving"
-    served.mkdir()
-    pl.DataFrame({"customer_id": ["C1"], "sku": ["A"]}).write_parquet(served / "customer_recommendations.parquet")
-    before = (served / "customer_recommendations.parquet").read_bytes()
-    result = recommend.build_recommendations_or_skip(con, Registry(tmp_path / "registry"), served,
-                                                  recommend.RecommendSettings.of(load_settings()))
-    assert "customer id" in result["skipped"] and result["serving"].startswith("kept the snapshot")
-    assert (served / "customer_recommendations.parquet").read_bytes() == before

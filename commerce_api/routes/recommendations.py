@@ -1,16 +1,15 @@
-"""Personalised recommendations, filtered at serve time by this database's truth.
+"""Personalised recommendations and related items, filtered at serve time by this database's truth.
 
-The lists come from the pipeline's parquet snapshot (``serving.recommendations``), loaded once and
-reloaded when the pipeline writes a new one. What may be shown is decided here, on the request, from
-the commerce database: the SKU and its product are listed, the SKU is visible in the caller's
-channel, there is stock available at the location (the customer's home store unless one is given)
-or at the warehouse above it, and it is not in the cart.
+The lists come from the pipeline's live published version (``serving.published``, held in memory
+by ``serving.live`` and switched when a new version goes live). What may be shown is decided here,
+on the request, from the commerce database: the SKU and its product are listed, the SKU is visible
+in the caller's channel, there is stock available at the location (the customer's home store unless
+one is given) or at the warehouse above it, and it is not in the cart. Every answer names the
+version it came from in the ``X-Serving-Version`` header.
 """
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -22,28 +21,20 @@ from commerce_api.deps import Caller, Ident, Svc, json_as_is
 from commerce_api.errors import ApiError, not_found
 from commerce_api.routes.catalogue import Channel
 from commerce_api.schema import Customer, Location, Product, Sku, StockLevel
-from serving.recommendations import RecommendationIndex
+from serving.live import Served
 
 router = APIRouter(tags=["recommendations"])
 CANDIDATES = 50  # looked up per request before the filters
 SkuList = Annotated[list[Ident], Query(max_length=100)]
-
-_lock = threading.Lock()
-_loaded: dict[Path, tuple[float, RecommendationIndex]] = {}
+VERSION_HEADER = "X-Serving-Version"
 
 
-def _index(folder: Path) -> RecommendationIndex:
-    """The snapshot's index, reloaded when the pipeline has written a newer one."""
-    marker = folder / "customer_recommendations.parquet"
-    if not marker.exists():
+def live_version(svc) -> Served:
+    """The live published version, or 503 before the first publish."""
+    live = svc.serving.get()
+    if live is None:
         raise ApiError(503, "not_ready", "recommendations are not built yet: run the pipeline ('smartmall run')")
-    stamp = marker.stat().st_mtime
-    with _lock:
-        cached = _loaded.get(folder)
-        if cached is None or cached[0] != stamp:
-            cached = (stamp, RecommendationIndex.from_snapshot(folder))
-            _loaded[folder] = cached
-        return cached[1]
+    return live
 
 
 def _showable(session, skus: list[str], channel: str | None, location_id: str | None) -> set[str]:
@@ -66,16 +57,19 @@ def _showable(session, skus: list[str], channel: str | None, location_id: str | 
 
 def _answer(svc, customer_id: str | None, region: str | None, location_id: str | None, n: int, variant: str,
             channel: str | None, cart: list[str], viewed: list[str]) -> JSONResponse:
-    index = _index(svc.settings.recommendations_dir)
+    live = live_version(svc)
+    index = live.recommendations
     personal = customer_id is not None and (customer_id, variant) in index.customer_row
     candidates = index.recommend(customer_id, CANDIDATES, variant=variant, cart=cart, session_skus=viewed,
                                  region=region)
     with svc.reads() as s:
         showable = _showable(s, candidates, channel, location_id)
     items = [sku for sku in candidates if sku in showable][:n]
-    return json_as_is({"customer_id": customer_id, "variant": variant,
-                       "source": "personal" if personal else "cold_start", "channel": channel,
-                       "location_id": location_id, "items": items})
+    answer = json_as_is({"customer_id": customer_id, "variant": variant,
+                         "source": "personal" if personal else "cold_start", "channel": channel,
+                         "location_id": location_id, "items": items})
+    answer.headers[VERSION_HEADER] = str(live.version)
+    return answer
 
 
 @router.get("/customers/{customer_id}/recommendations", response_model=R.Recommendations)
@@ -110,6 +104,35 @@ def guest_recommendations(
     cart: SkuList = [],  # noqa: B006
     viewed: SkuList = [],  # noqa: B006
 ) -> JSONResponse:
-    """Recommendations for a guest: items similar to what the session ``viewed``, then popular in the region."""
+    """Recommendations for an anonymous shopper by session: items similar to what the session
+    ``viewed``, then popular in the region."""
     who.require("shopper", "service", "marketer", "store_staff")
     return _answer(svc, None, region, location_id, n, "repeat", channel, cart, viewed)
+
+
+@router.get("/products/{sku}/related", response_model=R.Related)
+def related_products(
+    sku: Ident, who: Caller, svc: Svc,
+    kind: Literal["bought_together", "similar"] = "bought_together",
+    n: Annotated[int, Query(ge=1, le=CANDIDATES)] = 10,
+    channel: Channel | None = None,
+    location_id: Annotated[Ident | None, Query(description="default: a shopper's home store, staff's own "
+                                                           "store; none: any stock")] = None,
+) -> JSONResponse:
+    """SKUs bought together with ``sku`` (association rules, by confidence) or similar to it
+    (item-kNN), listed, visible in the channel and in stock at the caller's location."""
+    who.require("shopper", "service", "marketer", "store_staff")
+    live = live_version(svc)
+    with svc.reads() as s:
+        if s.get(Sku, sku) is None:
+            raise not_found("sku", sku)
+        if location_id is None and who.role == "shopper" and who.customer_id:
+            customer = s.get(Customer, who.customer_id)
+            location_id = customer.home_store_id if customer else None
+        location_id = location_id or who.store_id
+        candidates = live.recommendations.related(sku, kind, CANDIDATES)
+        showable = _showable(s, candidates, channel, location_id)
+    answer = json_as_is({"sku": sku, "kind": kind, "location_id": location_id,
+                         "items": [c for c in candidates if c in showable][:n]})
+    answer.headers[VERSION_HEADER] = str(live.version)
+    return answer

@@ -30,7 +30,6 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
         """Backtest the re-ranker against its baselines, then train on all history and score."""
         with duckdb.get_connection() as con:
             result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
-                                                             settings.recommendations_dir,
                                                              recommend.RecommendSettings.of(settings))
             done = output_results(con, OUTPUTS, result)
         progress.info("  recommendations: %s", skip_message(result) or (
@@ -38,7 +37,7 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
             + ", ".join(f"{v} {result['ndcg'][v]:.3f} ({result['ndcg_ratio'][v]:.2f}x {result['best_baseline'][v][0]})"
                         for v in result["ndcg"])
             + f"; served: {', '.join(f'{v}={m}' for v, m in result['served'].items())}")
-            + (f"; {result['serving']}" if "serving" in result else ""))
+            )
         yield from done
 
     return recommendations
