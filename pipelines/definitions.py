@@ -23,6 +23,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 def build_defs(settings: Settings) -> dg.Definitions:
     prepare_environment(settings)
     from pipelines.assets.basket import build_basket_assets
+    from pipelines.assets.commerce import KEYS as COMMERCE_KEYS
+    from pipelines.assets.commerce import build_commerce_assets
     from pipelines.assets.customer import build_customer_assets
     from pipelines.assets.dbt import (  # parses dbt if needed
         dbt_project,
@@ -44,6 +46,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
         "score the customer models, mine the basket rules, forecast demand, train the recommenders and target coupons.",
     )
     ingest_job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"))
+    # the commerce API's orders and members, read every hour (the nightly refresh builds the marts on them)
+    commerce_job = dg.define_asset_job("commerce", selection=dg.AssetSelection.assets(
+        *(dg.AssetKey(["raw", name]) for name in COMMERCE_KEYS)))
+    commerce_hourly = dg.ScheduleDefinition(job=commerce_job, cron_schedule="0 * * * *",
+                                            execution_timezone="Asia/Shanghai")
 
     @dg.schedule(cron_schedule="0 3 * * *", job=refresh_job, execution_timezone="Asia/Shanghai")
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -54,7 +61,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             tags={"dagster/asset_partition_range_start": yesterday, "dagster/asset_partition_range_end": yesterday},
         )
 
-    assets = [*build_raw_assets(daily_partitions, settings), smartmall_dbt, smartmall_dbt_published,
+    assets = [*build_raw_assets(daily_partitions, settings), build_commerce_assets(settings), smartmall_dbt, smartmall_dbt_published,
               build_customer_assets(settings),
               build_basket_assets(settings), build_demand_assets(settings), build_replenishment_assets(settings),
               build_recommendation_assets(settings), build_coupon_assets(settings)]
@@ -62,8 +69,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*assets, build_snapshot_asset(settings, marts), build_publish_asset(settings, marts)],
         asset_checks=build_model_checks(),
-        jobs=[refresh_job, ingest_job],
-        schedules=[daily_refresh],
+        jobs=[refresh_job, ingest_job, commerce_job],
+        schedules=[daily_refresh, commerce_hourly],
         sensors=[build_landing_sensor(refresh_job, settings)],
         resources={
             "duckdb": DuckDBResource(database=str(settings.warehouse),

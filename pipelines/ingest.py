@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from data.contract import LINE_LIMIT_VARIABLE, MAX_ABS_QUANTITY, TABLES, Table
+from pipelines import commerce_ingest
 
 DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
 SUPPORTED_SUFFIXES = (".parquet", ".csv")
@@ -75,6 +76,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS raw.ingest_log (source_table VARCHAR, _batch VARCHAR, files INTEGER, "
         "rows_in BIGINT, accepted BIGINT, quarantined BIGINT, _ingested_at TIMESTAMP)"
     )
+    commerce_ingest.ensure_tables(con)  # dbt's staging reads them, empty until the API records something
     return changes
 
 

@@ -1,3 +1,49 @@
+-- Order lines of every source: the imported files (raw.transactions) and the orders placed through
+-- the commerce API (raw.commerce_*, pipelines/commerce_ingest.py). An API order counts once it is
+-- paid (a cancelled or unpaid one sold nothing); its returned units are a return line of their own.
+with imported as (
+    select
+        order_id, line_number, customer_id, sku, quantity, unit_price, discount_amount, ordered_at, store_id,
+        channel, fulfillment, coupon_code, promotion_id, payment_method, original_order_id,
+        'import' as source, _batch, _ingested_at
+    from {{ source('raw', 'transactions') }}
+),
+
+api_lines as (
+    select o.*, l.line_number, l.sku, l.quantity, l.returned_quantity,
+           l.unit_price / 100.0 as unit_price  -- the API keeps minor units
+    from {{ source('raw', 'commerce_orders') }} as o
+    inner join {{ source('raw', 'commerce_order_lines') }} as l using (order_id)
+    where o.status in {{ "('" ~ var('commerce_sold_statuses') | join("', '") ~ "')" }}
+),
+
+api_sales as (
+    select
+        order_id, line_number, customer_id, sku, quantity, unit_price, 0.0 as discount_amount,
+        created_at as ordered_at, store_id, channel, fulfillment, null as coupon_code, null as promotion_id,
+        null as payment_method, null as original_order_id, 'commerce_api' as source,
+        'commerce:' || order_id as _batch, _extracted_at as _ingested_at
+    from api_lines
+),
+
+api_returns as (
+    select
+        order_id || '-R' as order_id, line_number, customer_id, sku, -returned_quantity as quantity, unit_price,
+        0.0 as discount_amount, updated_at as ordered_at, store_id, channel, fulfillment, null as coupon_code,
+        null as promotion_id, null as payment_method, order_id as original_order_id, 'commerce_api' as source,
+        'commerce:' || order_id as _batch, _extracted_at as _ingested_at
+    from api_lines
+    where returned_quantity > 0
+),
+
+lines as (
+    select * from imported
+    union all by name
+    select * from api_sales
+    union all by name
+    select * from api_returns
+)
+
 select
     order_id,
     line_number,
@@ -19,6 +65,7 @@ select
     payment_method,
     original_order_id,
     quantity < 0 as is_return,
+    source,
     _batch,
     _ingested_at
-from {{ source('raw', 'transactions') }}
+from lines

@@ -11,6 +11,7 @@ select
     bool_or(promotion_id is not null) as has_promotion,
     bool_or(is_return) as is_return,
     first(original_order_id order by line_number) as original_order_id,
+    first(source order by line_number) as source,
     count(*) as lines,
     sum(quantity) as units,
     sum(revenue) as revenue,

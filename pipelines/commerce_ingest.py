@@ -1,0 +1,165 @@
+"""The closed loop: what the commerce API records flows back into the warehouse, incrementally.
+
+Orders (with their lines) are read by a high-water mark on ``(updated_at, id)``: each run reads
+the orders changed since the last one and replaces their rows in ``raw.commerce_orders`` and
+``raw.commerce_order_lines`` (an order paid, shipped, returned or cancelled after the first read
+updates the warehouse: no duplicates, no stale status). Members are read by ``(created_at, id)``
+into ``raw.commerce_customers``. dbt's staging unions these with the imported files, with the
+source recorded, so the models learn from the shop on the next run.
+
+Why an overlap: a transaction that commits late can carry an ``updated_at`` just below the mark
+another run already passed. Each run re-reads a short window below the mark and keeps only order
+versions the warehouse does not hold yet, so nothing is missed and a re-run with nothing new
+writes nothing.
+
+The database is ``COMMERCE_DATABASE_URL`` (SQLite under ``$SMARTMALL_HOME/commerce/`` by default,
+PostgreSQL in production). Without a commerce database the step says so and skips.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import sqlalchemy as sa
+
+from commerce_api.schema import Customer, Order, OrderLine
+from models.errors import NotEnoughData
+
+OVERLAP = timedelta(minutes=5)
+BATCH = 20_000  # orders read per round trip
+TABLES_DDL = {
+    "commerce_orders": """order_id VARCHAR PRIMARY KEY, customer_id VARCHAR, channel VARCHAR, fulfillment VARCHAR,
+        store_id VARCHAR, status VARCHAR, total BIGINT, paid BIGINT, refunded BIGINT, created_at TIMESTAMP,
+        updated_at TIMESTAMP, completed_at TIMESTAMP, _extracted_at TIMESTAMP""",
+    "commerce_order_lines": """order_id VARCHAR, line_number INTEGER, sku VARCHAR, quantity INTEGER,
+        unit_price BIGINT, location_id VARCHAR, returned_quantity INTEGER, PRIMARY KEY (order_id, line_number)""",
+    "commerce_customers": """customer_id VARCHAR PRIMARY KEY, region VARCHAR, home_store_id VARCHAR, tier VARCHAR,
+        birthday DATE, created_at TIMESTAMP, _extracted_at TIMESTAMP""",
+    "commerce_watermarks": "source VARCHAR PRIMARY KEY, moment TIMESTAMP, last_id VARCHAR",
+}
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The raw tables of the loop (empty until the API has recorded something)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    for name, columns in TABLES_DDL.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({columns})")
+
+
+def commerce_engine(database_url: str) -> sa.Engine:
+    """An engine on the commerce database; ``NotEnoughData`` when its SQLite file does not exist
+    (nothing recorded yet: SQLAlchemy would create an empty file)."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise NotEnoughData(f"no commerce database at {url.database} yet",
+                            needs="the commerce API's database ('smartmall api seed' or 'smartmall demo')")
+    return sa.create_engine(database_url)
+
+
+def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
+    """Read what changed in the commerce database since the last run into the raw tables; returns
+    rows read and written per table and the seconds taken."""
+    t0 = time.perf_counter()
+    ensure_tables(con)
+    now = datetime.now()
+    orders, lines = _changed_orders(con, engine)
+    customers = _new_customers(con, engine)
+    con.execute("BEGIN")
+    try:
+        if orders.height:
+            con.register("changed_orders", orders)
+            con.register("changed_lines", lines)
+            con.execute("DELETE FROM raw.commerce_order_lines WHERE order_id IN (SELECT order_id FROM changed_orders)")
+            con.execute("DELETE FROM raw.commerce_orders WHERE order_id IN (SELECT order_id FROM changed_orders)")
+            con.execute("INSERT INTO raw.commerce_orders SELECT *, ? FROM changed_orders", [now])
+            con.execute("INSERT INTO raw.commerce_order_lines BY NAME SELECT * FROM changed_lines")
+            last = orders.sort("updated_at", "order_id").row(-1, named=True)
+            _set_mark(con, "orders", last["updated_at"], last["order_id"])
+        if customers.height:
+            con.register("new_customers", customers)
+            con.execute("INSERT OR REPLACE INTO raw.commerce_customers SELECT *, ? FROM new_customers", [now])
+            last = customers.sort("created_at", "customer_id").row(-1, named=True)
+            _set_mark(con, "customers", last["created_at"], last["customer_id"])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {"orders": orders.height, "order_lines": lines.height, "customers": customers.height,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _mark(con: duckdb.DuckDBPyConnection, source: str) -> tuple[datetime, str] | None:
+    rows = con.execute("SELECT moment, last_id FROM raw.commerce_watermarks WHERE source = ?", [source]).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _set_mark(con: duckdb.DuckDBPyConnection, source: str, moment: datetime, last_id: str) -> None:
+    con.execute("INSERT OR REPLACE INTO raw.commerce_watermarks VALUES (?, ?, ?)", [source, moment, last_id])
+
+
+def _changed_orders(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Orders changed since the mark (less the overlap), without the versions already held, and their lines."""
+    mark = _mark(con, "orders")
+    since = mark[0] - OVERLAP if mark else datetime.min
+    o = Order.__table__.c
+    query = (sa.select(o.id.label("order_id"), o.customer_id, o.channel, o.fulfillment, o.store_id, o.status, o.total,
+                       o.paid, o.refunded, o.created_at, o.updated_at, o.completed_at)
+             .where(o.updated_at >= since).order_by(o.updated_at, o.id))
+    frames = []
+    with engine.connect() as db:
+        offset = 0
+        while True:
+            part = pl.read_database(query.limit(BATCH).offset(offset), db, infer_schema_length=None)
+            frames.append(part)
+            if part.height < BATCH:
+                break
+            offset += BATCH
+        orders = _typed_orders(pl.concat(frames, how="vertical_relaxed"))
+        held = con.sql("SELECT order_id, updated_at FROM raw.commerce_orders WHERE updated_at >= ?",
+                       params=[since]).pl()
+        orders = orders.join(held, on=["order_id", "updated_at"], how="anti")
+        lines = _lines_of(db, orders["order_id"].to_list())
+    return orders, lines
+
+
+def _lines_of(db: sa.Connection, order_ids: list[str]) -> pl.DataFrame:
+    c = OrderLine.__table__.c
+    parts = [pl.read_database(sa.select(c.order_id, c.line_number, c.sku, c.quantity, c.unit_price, c.location_id,
+                                        c.returned_quantity).where(c.order_id.in_(order_ids[i:i + 5000])), db,
+                              infer_schema_length=None)
+             for i in range(0, len(order_ids), 5000)]
+    schema = {"order_id": pl.Utf8, "line_number": pl.Int32, "sku": pl.Utf8, "quantity": pl.Int32,
+              "unit_price": pl.Int64, "location_id": pl.Utf8, "returned_quantity": pl.Int32}
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts, how="vertical_relaxed").cast(schema)
+
+
+def _typed_orders(frame: pl.DataFrame) -> pl.DataFrame:
+    schema = {"order_id": pl.Utf8, "customer_id": pl.Utf8, "channel": pl.Utf8, "fulfillment": pl.Utf8,
+              "store_id": pl.Utf8, "status": pl.Utf8, "total": pl.Int64, "paid": pl.Int64, "refunded": pl.Int64,
+              "created_at": pl.Datetime("us"), "updated_at": pl.Datetime("us"), "completed_at": pl.Datetime("us")}
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def _new_customers(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> pl.DataFrame:
+    """Members created since the mark (less the overlap) that the warehouse does not hold yet."""
+    mark = _mark(con, "customers")
+    since = mark[0] - OVERLAP if mark else datetime.min
+    c = Customer.__table__.c
+    with engine.connect() as db:
+        frame = pl.read_database(sa.select(c.id.label("customer_id"), c.region, c.home_store_id, c.tier, c.birthday,
+                                           c.created_at).where(c.created_at >= since).order_by(c.created_at, c.id),
+                                 db, infer_schema_length=None)
+    schema = {"customer_id": pl.Utf8, "region": pl.Utf8, "home_store_id": pl.Utf8, "tier": pl.Utf8,
+              "birthday": pl.Date, "created_at": pl.Datetime("us")}
+    frame = pl.DataFrame(schema=schema) if frame.is_empty() else frame.select(
+        pl.col(name).cast(dtype) for name, dtype in schema.items())
+    held = con.sql("SELECT customer_id FROM raw.commerce_customers").pl()
+    return frame.join(held, on="customer_id", how="anti")
