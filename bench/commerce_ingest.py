@@ -45,7 +45,7 @@ def build(engine: sa.Engine, n_orders: int) -> None:
             db.execute(sa.insert(Order.__table__), [
                 {"id": f"O{i:08d}", "customer_id": f"C{i % (n_orders // 10):06d}", "channel": "app",
                  "fulfillment": "delivery", "status": "completed", "total": 2000, "deposit": 0, "paid": 2000,
-                 "refunded": 0, "created_at": t, "updated_at": t, "completed_at": t} for i, t in zip(batch, moments)])
+                 "refunded": 0, "created_at": t, "updated_at": t, "completed_at": t} for i, t in zip(batch, moments, strict=True)])
             db.execute(sa.insert(OrderLine.__table__), [
                 {"order_id": f"O{i:08d}", "line_number": n, "sku": f"SKU-{(i * 7 + n) % 500:03d}", "quantity": 1,
                  "unit_price": 1000, "price_rule": "list", "location_id": "CW", "pool": "shared",
