@@ -5,7 +5,9 @@ the orders changed since the last one and replaces their rows in ``raw.commerce_
 ``raw.commerce_order_lines`` (an order paid, shipped, returned or cancelled after the first read
 updates the warehouse: no duplicates, no stale status). Members are read by ``(created_at, id)``
 into ``raw.commerce_customers``. dbt's staging unions these with the imported files, with the
-source recorded, so the models learn from the shop on the next run.
+source recorded, so the models learn from the shop on the next run. Payments, refunds, return
+requests, shipments and the stock ledger are copied as they are (``MIRRORS``, by when each row last
+changed) into ``raw.commerce_*`` tables of their own.
 
 Why an overlap: a transaction that commits late can carry an ``updated_at`` just below the mark
 another run already passed. Each run re-reads a short window below the mark and keeps only order
@@ -19,6 +21,7 @@ PostgreSQL in production). Without a commerce database the step says so and skip
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +29,16 @@ import duckdb
 import polars as pl
 import sqlalchemy as sa
 
-from commerce_api.schema import Customer, Order, OrderLine
+from commerce_api.schema import (
+    Customer,
+    Order,
+    OrderLine,
+    Payment,
+    Refund,
+    ReturnRequest,
+    Shipment,
+    StockMovement,
+)
 from models.errors import NotEnoughData
 
 OVERLAP = timedelta(minutes=5)
@@ -48,6 +60,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for name, columns in TABLES_DDL.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({columns})")
+    for name, mirror in MIRRORS.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({_mirror_ddl(mirror)})")
 
 
 def commerce_engine(database_url: str) -> sa.Engine:
@@ -68,6 +82,8 @@ def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
     now = datetime.now()
     orders, lines = _changed_orders(con, engine)
     customers = _new_customers(con, engine)
+    with engine.connect() as db:
+        mirrored = {name: _read_mirror(con, db, name, mirror) for name, mirror in MIRRORS.items()}
     con.execute("BEGIN")
     try:
         if orders.height:
@@ -84,11 +100,15 @@ def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
             con.execute("INSERT OR REPLACE INTO raw.commerce_customers SELECT *, ? FROM new_customers", [now])
             last = customers.sort("created_at", "customer_id").row(-1, named=True)
             _set_mark(con, "customers", last["created_at"], last["customer_id"])
+        for name, rows in mirrored.items():
+            if rows.height:
+                _write_mirror(con, name, MIRRORS[name], rows, now)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     return {"orders": orders.height, "order_lines": lines.height, "customers": customers.height,
+            **{name.removeprefix("commerce_"): rows.height for name, rows in mirrored.items()},
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -163,3 +183,71 @@ def _new_customers(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> pl.Data
         pl.col(name).cast(dtype) for name, dtype in schema.items())
     held = con.sql("SELECT customer_id FROM raw.commerce_customers").pl()
     return frame.join(held, on="customer_id", how="anti")
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A commerce table copied as it is into ``raw.<name>``: rows changed since the mark replace
+    their old versions. ``moment`` is the SQL expression of when a row last changed."""
+
+    table: sa.Table
+    moment: str
+    key: str = "id"
+
+
+# what else the API records, copied for the marts and analysts to come (orders and members above
+# feed the sales marts)
+MIRRORS = {
+    "commerce_payments": Mirror(Payment.__table__, "updated_at"),
+    "commerce_refunds": Mirror(Refund.__table__, "created_at"),
+    "commerce_returns": Mirror(ReturnRequest.__table__, "coalesce(decided_at, created_at)"),
+    "commerce_shipments": Mirror(Shipment.__table__, "updated_at"),
+    "commerce_stock_movements": Mirror(StockMovement.__table__, "created_at"),
+}
+
+
+def _duckdb_type(column: sa.Column) -> str:
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return "BOOLEAN"
+    if isinstance(kind, sa.Integer):
+        return "BIGINT"
+    if isinstance(kind, sa.DateTime):
+        return "TIMESTAMP"
+    if isinstance(kind, sa.Date):
+        return "DATE"
+    return "VARCHAR"  # strings, and JSON as its text
+
+
+def _mirror_ddl(mirror: Mirror) -> str:
+    columns = ", ".join(f'"{c.name}" {_duckdb_type(c)}' for c in mirror.table.columns)
+    return f"{columns}, _changed_at TIMESTAMP, _extracted_at TIMESTAMP"
+
+
+def _read_mirror(con: duckdb.DuckDBPyConnection, db: sa.Connection, name: str, mirror: Mirror) -> pl.DataFrame:
+    """Rows of ``mirror`` changed since its mark (less the overlap), without the versions held."""
+    mark = _mark(con, name)
+    since = mark[0] - OVERLAP if mark else datetime.min
+    moment = sa.literal_column(mirror.moment, type_=sa.DateTime)
+    cols = [sa.cast(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in mirror.table.columns]
+    frame = pl.read_database(sa.select(*cols, moment.label("_changed_at")).select_from(mirror.table)
+                             .where(moment >= since), db, infer_schema_length=None)
+    schema = {c.name: {"BOOLEAN": pl.Boolean, "BIGINT": pl.Int64, "TIMESTAMP": pl.Datetime("us"), "DATE": pl.Date,
+                       "VARCHAR": pl.Utf8}[_duckdb_type(c)] for c in mirror.table.columns}
+    schema["_changed_at"] = pl.Datetime("us")
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    frame = frame.select(pl.col(n).cast(t) for n, t in schema.items())
+    held = con.sql(f'SELECT CAST("{mirror.key}" AS VARCHAR) AS _k, _changed_at FROM raw.{name} '
+                   "WHERE _changed_at >= ?", params=[since]).pl()
+    return (frame.with_columns(_k=pl.col(mirror.key).cast(pl.Utf8))
+            .join(held, on=["_k", "_changed_at"], how="anti").drop("_k"))
+
+
+def _write_mirror(con: duckdb.DuckDBPyConnection, name: str, mirror: Mirror, rows: pl.DataFrame,
+                  now: datetime) -> None:
+    con.register(f"changed_{name}", rows)
+    con.execute(f'DELETE FROM raw.{name} WHERE "{mirror.key}" IN (SELECT "{mirror.key}" FROM changed_{name})')
+    con.execute(f"INSERT INTO raw.{name} BY NAME SELECT *, ?::TIMESTAMP AS _extracted_at FROM changed_{name}", [now])
+    last = rows.sort("_changed_at", mirror.key).row(-1, named=True)
+    _set_mark(con, name, last["_changed_at"], str(last[mirror.key]))

@@ -17,6 +17,7 @@ from data.settings import Settings
 from pipelines.commerce_ingest import commerce_engine, ingest_commerce
 from serving import published
 from tests.helpers import query, run_cli
+from tests.test_commerce_flows import receive
 
 MEMBER = "LOOP-0001"
 
@@ -96,6 +97,14 @@ def test_orders_placed_through_the_api_reach_the_marts_the_models_and_the_api_ag
     assert sorted(o for (o,) in got) == sorted(orders[:-1])
     assert query(home, "SELECT orders FROM marts.customer_profile WHERE customer_id = ?", [MEMBER])[0][0] == 3
     assert query(home, "SELECT count(*) FROM marts.fct_order_lines WHERE source = 'commerce_api'")[0][0] == 3
+    # the rest of what the API recorded, copied as it is: the five payments (one refunded with its
+    # cancelled order), that refund, and the stock ledger of the reservations and releases
+    paid = query(home, "SELECT status, count(*) FROM raw.commerce_payments WHERE order_id IN ({}) "
+                       "GROUP BY 1".format(", ".join("?" * len(orders))), orders)
+    assert dict(paid) == {"refunded": 1, "succeeded": 3}, paid
+    assert query(home, "SELECT count(*) FROM raw.commerce_refunds")[0][0] >= 1
+    kinds = {k for (k,) in query(home, "SELECT DISTINCT kind FROM raw.commerce_stock_movements")}
+    assert {"reservation", "release"} <= kinds, kinds
     # a re-read with nothing new writes nothing
     con = duckdb.connect(str(home / "warehouse" / "smartmall.duckdb"))
     try:
@@ -124,3 +133,30 @@ def test_the_statuses_dbt_counts_as_sold_are_the_apis_paid_statuses():
             after_payment.add(status)
             frontier += TRANSITIONS[status]
     assert sold == after_payment
+
+
+def test_each_read_takes_exactly_what_changed_on_postgresql_and_sqlite(world):
+    w = world
+    receive(w, "S1", "CASE-BLK", 5)
+    w.call("POST", "/customers/C1/stored-value/top-ups", role="service", expect=201,
+           json={"amount": 100_000, "reference": "loop"})
+    order = w.call("POST", "/orders", role="shopper", expect=201, json={
+        "channel": "mini_program", "fulfillment": "pickup", "store_id": "S1",
+        "lines": [{"sku": "CASE-BLK", "quantity": 2}]}).json()["id"]
+    w.call("POST", f"/orders/{order}/payments", role="shopper", json={"method": "stored_value"}, expect=201)
+    con, engine = duckdb.connect(), commerce_engine(w.services.settings.database_url)
+    try:
+        first = ingest_commerce(con, engine)
+        assert (first["orders"], first["order_lines"], first["customers"], first["payments"]) == (1, 1, 3, 1)
+        assert first["stock_movements"] >= 2  # the receipt and the reservation at least
+        again = ingest_commerce(con, engine)
+        assert all(n == 0 for k, n in again.items() if k != "seconds"), again
+        w.call("POST", f"/orders/{order}/cancel", role="shopper", json={}, expect=200)
+        after = ingest_commerce(con, engine)
+        assert (after["orders"], after["payments"], after["refunds"]) == (1, 1, 1)
+        assert con.execute("SELECT status FROM raw.commerce_orders").fetchall() == [("cancelled",)]
+        assert con.execute("SELECT count(*) FROM raw.commerce_order_lines").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*), count(DISTINCT id) FROM raw.commerce_payments").fetchall() == [(1, 1)]
+    finally:
+        con.close()
+        engine.dispose()

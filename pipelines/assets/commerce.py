@@ -13,7 +13,12 @@ from pipelines.skips import skip_message
 progress = logging.getLogger("smartmall")
 KEYS = {"commerce_orders": "Orders placed through the commerce API, one row per order at its latest status.",
         "commerce_order_lines": "The lines of those orders (units, price charged in minor units, returned units).",
-        "commerce_customers": "Members who joined through the commerce API."}
+        "commerce_customers": "Members who joined through the commerce API.",
+        "commerce_payments": "Payments of the commerce API's orders, at their latest status.",
+        "commerce_refunds": "Refunds issued by the commerce API.",
+        "commerce_returns": "Return and exchange requests, at their latest decision.",
+        "commerce_shipments": "Shipments and pickups, at their latest tracking status.",
+        "commerce_stock_movements": "The commerce API's stock ledger (receipts, sales, reservations, transfers, ...)."}
 
 
 def build_commerce_assets(settings: Settings) -> dg.AssetsDefinition:
