@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, or_, select
 
 from commerce_api import responses as R
 from commerce_api.deps import Caller, Ident, Svc, json_as_is
@@ -37,22 +37,33 @@ def live_version(svc) -> Served:
     return live
 
 
-def _showable(session, skus: list[str], channel: str | None, location_id: str | None) -> set[str]:
+# One round trip for what may be shown of the candidates: listed (SKU and product), their channels,
+# and whether stock is available at the location or the warehouse above it (measured: four ORM
+# round trips -> this one, see docs/benchmarks.md)
+_LISTED = (select(Sku.sku, Sku.visible_channels).join(Product, Product.id == Sku.product_id)
+           .where(Sku.sku.in_(bindparam("skus", expanding=True)), Sku.listed, Product.listed))
+_PLACES = select(Location.id).where(or_(
+    Location.id == bindparam("location_id"),
+    Location.id == select(Location.parent_id).where(Location.id == bindparam("location_id")).scalar_subquery()))
+_IN_STOCK = _LISTED.where(exists().where(
+    StockLevel.sku == Sku.sku, StockLevel.location_id.in_(_PLACES), StockLevel.pool.in_(bindparam("pools", expanding=True)),
+    StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated > 0))
+_LOCATION = select(Location.id).where(Location.id == bindparam("location_id"))
+_CUSTOMER = select(Customer.region, Customer.home_store_id).where(Customer.id == bindparam("customer_id"))
+
+
+def _showable(conn, skus: list[str], channel: str | None, location_id: str | None) -> set[str]:
     """The SKUs of ``skus`` that are listed, visible in ``channel`` and in stock at the location or its parent."""
-    rows = session.execute(select(Sku.sku, Sku.visible_channels).join(Product, Product.id == Sku.product_id)
-                           .where(Sku.sku.in_(skus), Sku.listed, Product.listed)).all()
-    ok = {sku for sku, visible in rows if channel is None or visible is None or channel in visible}
-    if location_id is None or not ok:
-        return ok
-    location = session.get(Location, location_id)
-    if location is None:
-        raise not_found("location", location_id)
-    places = [location_id] + ([location.parent_id] if location.parent_id else [])
-    pools = ["shared"] + ([channel] if channel else [])
-    in_stock = session.execute(select(StockLevel.sku).where(
-        StockLevel.sku.in_(ok), StockLevel.location_id.in_(places), StockLevel.pool.in_(pools),
-        StockLevel.on_hand - StockLevel.reserved - StockLevel.allocated > 0)).scalars()
-    return set(in_stock)
+    if not skus:
+        return set()
+    if location_id is None:
+        rows = conn.execute(_LISTED, {"skus": skus}).all()
+    else:
+        rows = conn.execute(_IN_STOCK, {"skus": skus, "location_id": location_id,
+                                        "pools": ["shared"] + ([channel] if channel else [])}).all()
+        if not rows and conn.execute(_LOCATION, {"location_id": location_id}).first() is None:
+            raise not_found("location", location_id)
+    return {sku for sku, visible in rows if channel is None or visible is None or channel in visible}
 
 
 def _answer(svc, customer_id: str | None, region: str | None, location_id: str | None, n: int, variant: str,
@@ -62,8 +73,8 @@ def _answer(svc, customer_id: str | None, region: str | None, location_id: str |
     personal = customer_id is not None and (customer_id, variant) in index.customer_row
     candidates = index.recommend(customer_id, CANDIDATES, variant=variant, cart=cart, session_skus=viewed,
                                  region=region)
-    with svc.reads() as s:
-        showable = _showable(s, candidates, channel, location_id)
+    with svc.read_connection() as conn:
+        showable = _showable(conn, candidates, channel, location_id)
     items = [sku for sku in candidates if sku in showable][:n]
     answer = json_as_is({"customer_id": customer_id, "variant": variant,
                          "source": "personal" if personal else "cold_start", "channel": channel,
@@ -86,11 +97,11 @@ def customer_recommendations(
     Members without a list of their own get the cold start (similar to ``viewed``, popular in their region)."""
     who.require("shopper", "service", "marketer", "store_staff")
     who.check_customer(customer_id)
-    with svc.reads() as s:
-        customer = s.get(Customer, customer_id)
-        if customer is None:
-            raise not_found("customer", customer_id)
-        region, home = customer.region, customer.home_store_id
+    with svc.read_connection() as conn:
+        customer = conn.execute(_CUSTOMER, {"customer_id": customer_id}).first()
+    if customer is None:
+        raise not_found("customer", customer_id)
+    region, home = customer
     return _answer(svc, customer_id, region, location_id or home, n, variant, channel, cart, viewed)
 
 
@@ -123,15 +134,15 @@ def related_products(
     (item-kNN), listed, visible in the channel and in stock at the caller's location."""
     who.require("shopper", "service", "marketer", "store_staff")
     live = live_version(svc)
-    with svc.reads() as s:
-        if s.get(Sku, sku) is None:
+    with svc.read_connection() as conn:
+        if conn.execute(select(Sku.sku).where(Sku.sku == sku)).first() is None:
             raise not_found("sku", sku)
         if location_id is None and who.role == "shopper" and who.customer_id:
-            customer = s.get(Customer, who.customer_id)
+            customer = conn.execute(_CUSTOMER, {"customer_id": who.customer_id}).first()
             location_id = customer.home_store_id if customer else None
         location_id = location_id or who.store_id
         candidates = live.recommendations.related(sku, kind, CANDIDATES)
-        showable = _showable(s, candidates, channel, location_id)
+        showable = _showable(conn, candidates, channel, location_id)
     answer = json_as_is({"sku": sku, "kind": kind, "location_id": location_id,
                          "items": [c for c in candidates if c in showable][:n]})
     answer.headers[VERSION_HEADER] = str(live.version)
