@@ -2,8 +2,10 @@
 
 A request is approved at once when it passes every rule: the order was completed no more than
 ``return_window_days`` ago, no item is in a non-returnable category, and the amount is under the
-limit (twice the limit for gold and diamond members). Otherwise it waits for staff review, gold
-and diamond members' requests first (priority ``high``). An approved return puts the units back
+limit (times the member's tier's ``return_limit_factor``: twice for gold and diamond by default).
+Otherwise it waits for staff review, those tiers' requests first (priority ``high``). The money
+back is the returned units less their share of every discount of the order (``discounts``); the
+share paid in points goes back as points. An approved return puts the units back
 on hand where they were sold from and refunds them through the original payment; an exchange
 puts them back and hands out the same SKU again from that location.
 """
@@ -15,16 +17,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commerce_api import inventory, orders
+from commerce_api import inventory, loyalty, orders
+from commerce_api.discounts import returned_share
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import Payments
-from commerce_api.schema import Customer, Order, Product, ReturnRequest, Sku
+from commerce_api.schema import (
+    Customer,
+    Order,
+    OrderDiscount,
+    OrderLine,
+    Product,
+    ReturnRequest,
+    Sku,
+    TierRule,
+)
 from data.settings import Settings
 
-TOP_TIERS = ("gold", "diamond")
 
-
-def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[tuple]:
+def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[tuple[OrderLine, int, int]]:
+    """(line, quantity, units already returned or asked for) per wanted line; 422 beyond what is left."""
     by_number = {ln.line_number: ln for ln in orders.lines_of(session, order.id)}
     pending = session.execute(select(ReturnRequest).where(
         ReturnRequest.order_id == order.id, ReturnRequest.status == "pending_review")).scalars()
@@ -40,8 +51,23 @@ def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[t
         left = line.quantity - line.returned_quantity - held.get(line.line_number, 0)
         if not 0 < item["quantity"] <= left:
             raise ApiError(422, "invalid_quantity", f"line {line.line_number}: at most {left} can be returned")
-        out.append((line, item["quantity"]))
+        out.append((line, item["quantity"], line.returned_quantity + held.get(line.line_number, 0)))
     return out
+
+
+def refund_of(session: Session, order: Order, picked: list[tuple[OrderLine, int, int]]) -> tuple[int, int]:
+    """(money, points) back for returning ``picked``: the units' amount less their share of each
+    discount line; the points discount's share comes back as points."""
+    shares = session.execute(select(OrderDiscount).where(OrderDiscount.order_id == order.id)).scalars().all()
+    money = points = 0
+    for line, q, before in picked:
+        money += line.unit_price * q
+        for d in shares:
+            if d.line_number == line.line_number:
+                share = returned_share(d.amount, line.quantity, before, q)
+                money -= share
+                points += share if d.kind == "points" else 0
+    return money, points
 
 
 def request(session: Session, settings: Settings, payments: Payments, order: Order, lines: list[dict],
@@ -53,33 +79,34 @@ def request(session: Session, settings: Settings, payments: Payments, order: Ord
     if not lines:
         raise ApiError(422, "empty_request", "name at least one line to return")
     picked = _checked_lines(session, order, lines)
-    amount = sum(line.unit_price * q for line, q in picked)
-    tier = session.get(Customer, order.customer_id).tier if order.customer_id else "guest"
-    limit = settings.auto_approve_limit * (2 if tier in TOP_TIERS else 1)
+    amount, points = refund_of(session, order, picked)
+    factor = session.execute(select(TierRule.return_limit_factor).join(Customer, Customer.tier == TierRule.tier)
+                             .where(Customer.id == order.customer_id)).scalar() if order.customer_id else None
+    limit = settings.auto_approve_limit * (factor or 1)
     categories = {row[0]: row[1] for row in session.execute(
         select(Sku.sku, Product.category).join(Product, Product.id == Sku.product_id)
-        .where(Sku.sku.in_([line.sku for line, _ in picked])))}
+        .where(Sku.sku.in_([line.sku for line, _, _ in picked])))}
     problems = []
     if now - order.completed_at > timedelta(days=settings.return_window_days):
         problems.append(f"more than {settings.return_window_days} days since delivery")
-    blocked = sorted({categories[line.sku] for line, _ in picked} & set(settings.non_returnable_categories))
+    blocked = sorted({categories[line.sku] for line, _, _ in picked} & set(settings.non_returnable_categories))
     if blocked:
         problems.append(f"category not returnable: {', '.join(blocked)}")
     if amount > limit:
         problems.append(f"amount {amount} over the automatic limit {limit}")
-    req = ReturnRequest(order_id=order.id, kind=kind, amount=amount, reason=reason, created_at=now,
-                        lines=[{"line_number": line.line_number, "quantity": q} for line, q in picked],
-                        priority="high" if tier in TOP_TIERS else "normal", status="pending_review",
+    req = ReturnRequest(order_id=order.id, kind=kind, amount=amount, points=points, reason=reason, created_at=now,
+                        lines=[{"line_number": line.line_number, "quantity": q} for line, q, _ in picked],
+                        priority="high" if (factor or 1) > 1 else "normal", status="pending_review",
                         decision="; ".join(problems) or None)
     session.add(req)
     session.flush()
     if not problems:
-        execute(session, payments, order, req, "approved automatically", now)
+        execute(session, settings, payments, order, req, "approved automatically", now)
     return req
 
 
-def execute(session: Session, payments: Payments, order: Order, req: ReturnRequest, decision: str,
-            now: datetime) -> None:
+def execute(session: Session, settings: Settings, payments: Payments, order: Order, req: ReturnRequest,
+            decision: str, now: datetime) -> None:
     """Stock back where it was sold from; refund (return) or hand out the same SKU again (exchange)."""
     by_number = {ln.line_number: ln for ln in orders.lines_of(session, order.id)}
     for item in req.lines:
@@ -94,17 +121,18 @@ def execute(session: Session, payments: Payments, order: Order, req: ReturnReque
             line.returned_quantity += q
     req.status, req.decision, req.decided_at = "approved", decision, now
     if req.kind == "return":
-        payments.refund(session, order, f"return:{req.id}", req.amount)
-        if order.customer_id:
-            customer = session.get(Customer, order.customer_id, with_for_update=True)
-            customer.points = max(customer.points - req.amount // orders.POINTS_PER_UNIT, 0)
+        refunded_before = order.refunded
+        if req.amount:
+            payments.refund(session, order, f"return:{req.id}", req.amount)
+        loyalty.refund_redeemed(session, settings, order, req.points, f"return:{req.id}", now)
+        loyalty.reverse_for_refund(session, order, refunded_before, req.amount, now)
         if all(ln.returned_quantity == ln.quantity for ln in by_number.values()):
             orders.transition(order, "returned", now)
     order.updated_at = now
 
 
-def decide(session: Session, payments: Payments, request_id: int, approve: bool, note: str | None,
-           now: datetime) -> ReturnRequest:
+def decide(session: Session, settings: Settings, payments: Payments, request_id: int, approve: bool,
+           note: str | None, now: datetime) -> ReturnRequest:
     req = session.get(ReturnRequest, request_id, with_for_update=True)
     if req is None:
         raise not_found("return request", request_id)
@@ -112,7 +140,7 @@ def decide(session: Session, payments: Payments, request_id: int, approve: bool,
         raise conflict("already_decided", f"return request {request_id} is {req.status}")
     order = orders.get_order(session, req.order_id, lock=True)
     if approve:
-        execute(session, payments, order, req, note or "approved by staff", now)
+        execute(session, settings, payments, order, req, note or "approved by staff", now)
     else:
         req.status, req.decision, req.decided_at = "rejected", note or "rejected by staff", now
     return req

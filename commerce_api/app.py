@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -15,8 +16,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from commerce_api import errors, openapi
-from commerce_api.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from commerce_api import errors, loyalty, openapi
+from commerce_api.clock import utcnow
+from commerce_api.db import make_engine, make_read_sessionmaker, make_sessionmaker, transaction
 from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
 from commerce_api.migrate import upgrade
@@ -29,6 +31,7 @@ from commerce_api.routes import (
     integrations,
     inventory,
     locations,
+    marketing,
     orders,
     recommendations,
 )
@@ -58,15 +61,31 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
                     LiveSnapshot(settings.published_dir))
 
 
+LOYALTY_EVERY_SECONDS = 3600
+
+
+def _loyalty_jobs(svc: Services) -> dict[str, int]:
+    with transaction(svc.sessions) as session:
+        return loyalty.run_schedule(session, svc.settings, utcnow())
+
+
 async def _sweep_forever(svc: Services) -> None:
+    """Expired reservations every ``sweep_interval_seconds``; the loyalty jobs once an hour."""
+    last_loyalty = 0.0
     while True:
         await asyncio.sleep(svc.settings.sweep_interval_seconds)
         try:
-            cancelled = await run_in_threadpool(sweep_expired, svc.sessions, svc.payments)
+            cancelled = await run_in_threadpool(sweep_expired, svc.sessions, svc.payments, svc.settings)
             if cancelled:
                 log.info("sweeper cancelled %d expired orders", len(cancelled))
         except Exception:  # keep sweeping; the next round retries
             log.exception("reservation sweep failed")
+        if time.monotonic() - last_loyalty >= LOYALTY_EVERY_SECONDS:
+            try:
+                log.info("loyalty jobs: %s", await run_in_threadpool(_loyalty_jobs, svc))
+                last_loyalty = time.monotonic()
+            except Exception:  # retried next round
+                log.exception("loyalty jobs failed")
 
 
 def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> FastAPI:
@@ -94,7 +113,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     errors.install(app)
     openapi.install(app)
     routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations,
-                                     insights)
+                                     insights, marketing)
               for route in module.router.routes]
     # A request is matched against the routes in order, one by one. The app holds every route itself
     # rather than including the routers (FastAPI matches an included router's routes twice over, and

@@ -59,7 +59,7 @@ def cmd_sweep(_: argparse.Namespace, settings: Settings) -> None:
     from commerce_api.sweeper import sweep_expired
 
     svc = _services(settings)
-    done = sweep_expired(svc.sessions, svc.payments)
+    done = sweep_expired(svc.sessions, svc.payments, svc.settings)
     print(f"cancelled {len(done)} expired order(s)")
 
 

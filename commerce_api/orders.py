@@ -20,10 +20,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from commerce_api import inventory
+from commerce_api import campaigns, coupons, discounts, inventory, loyalty
 from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
 from commerce_api.db import core, dialect_insert, driver_rows, on_postgresql
@@ -35,11 +35,14 @@ from commerce_api.schema import (
     FlashSale,
     Location,
     Order,
+    OrderDiscount,
     OrderLine,
     Product,
     Shipment,
     Sku,
+    TierRule,
 )
+from data.settings import Settings
 
 TRANSITIONS: dict[str, set[str]] = {
     "created": {"paid", "deposit_paid", "cancelled"},
@@ -53,7 +56,6 @@ TRANSITIONS: dict[str, set[str]] = {
     "returned": set(),
 }
 TILL_CHANNELS = ("store_pos", "self_checkout")
-POINTS_PER_UNIT = 100  # one point per 100 minor units (one yuan) spent
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class OrderIn:
     customer_id: str | None = None
     store_id: str | None = None
     delivery_region: str | None = None
+    coupon_code: str | None = None
+    coupon_id: int | None = None
+    points: int = 0  # points to redeem (one pays one minor unit)
 
 
 def transition(order: Order, to: str, now: datetime) -> None:
@@ -117,6 +122,7 @@ def _return_flash_quota(session: Session, order: Order, lines: list[OrderLine]) 
 # The region an order is priced and allocated for: the delivery region, else the store's (pickup and
 # till orders), else the customer's.
 _CUSTOMER_REGION = select(Customer.region).where(Customer.id == bindparam("customer_id")).scalar_subquery()
+_CUSTOMER_TIER = select(Customer.tier).where(Customer.id == bindparam("customer_id")).scalar_subquery()
 _ORDER_REGION = case(
     (bindparam("store_id", type_=String).is_not(None),
      func.coalesce(bindparam("delivery_region", type_=String),
@@ -131,8 +137,11 @@ def _order_skus(of_skus: ColumnElement[bool]) -> Select:
     return with_prices(
         select(Sku.sku, Sku.product_id, Sku.listed, Sku.visible_channels, Sku.stock_pools,
                Product.listed.label("product_listed"), Product.presale_ship_after, Product.presale_deposit_pct,
-               cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
+               Product.category, cheapest_flash_sale(Sku.sku).label("flash_sale_id"),
                select(Customer.id).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("customer_id"),
+               _CUSTOMER_TIER.label("tier"),
+               select(TierRule.discount_percent).where(TierRule.tier == _CUSTOMER_TIER).scalar_subquery()
+               .label("tier_percent"),
                _ORDER_REGION.label("region"), free_stock_of(Sku.sku).label("stock"))
         .join(Product, Product.id == Sku.product_id).where(of_skus),
         _ORDER_REGION)
@@ -192,8 +201,39 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
     return wanted, skus
 
 
-def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None
-                ) -> tuple[Order, list[OrderLine]]:
+def _price(session: Session, req: OrderIn, skus: dict[str, Row], wanted: dict[str, int], unit: dict[str, int],
+           sales: dict[str, FlashSale], chosen: coupons.Chosen | None, points_cap_percent: int,
+           now: datetime) -> discounts.Priced:
+    """The order priced per SKU (line ``n`` = the n-th SKU of ``wanted``): tier, campaign, coupon, points."""
+    lines = [discounts.Line(n, sku, skus[sku].category, qty, unit[sku], flash=sku in sales)
+             for n, (sku, qty) in enumerate(wanted.items(), start=1)]
+    first = next(iter(skus.values()))
+    running = campaigns.running_rules(session, req.customer_id, req.channel, req.store_id, now)
+    if chosen is not None and not chosen.definition.stacks_with_campaigns:
+        running = []
+    return discounts.calculate(lines, tier=first.tier or "member", tier_percent=first.tier_percent or 0,
+                               campaigns=running, coupon=chosen.rule if chosen else None, points=req.points,
+                               points_cap_percent=points_cap_percent)
+
+
+def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sku_order: list[str],
+                      priced: discounts.Priced) -> None:
+    """Each per-SKU discount line split over that SKU's order lines (by their amounts), as rows."""
+    if not priced.discounts:
+        return
+    by_sku: dict[str, dict[int, int]] = {}
+    for line in lines:
+        by_sku.setdefault(line.sku, {})[line.line_number] = line.unit_price * line.quantity
+    rows = []
+    for d in priced.discounts:
+        for number, amount in discounts.split(d.amount, by_sku[sku_order[d.line_number - 1]]).items():
+            rows.append({"order_id": order.id, "line_number": number, "source": d.source, "kind": d.kind,
+                         "amount": amount})
+    core(session).execute(insert(OrderDiscount), rows)
+
+
+def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None,
+                points_cap_percent: int = 100) -> tuple[Order, list[OrderLine]]:
     """Validate, price, plan, reserve: the order and its lines as written (not added to ``session``:
     load the order with ``get_order`` to change it). Raises OutOfStock (409) when the stock is not
     there.
@@ -211,15 +251,22 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     if sales and not req.customer_id:
         raise ApiError(422, "member_required", f"{', '.join(sorted(sales))} in a flash sale: members only")
     unit = {sku: sales[sku].price if sku in sales else prices[sku].price for sku in wanted}
-    total, deposit, ship_after = 0, 0, None
-    for sku, qty in wanted.items():  # the same whichever locations the stock comes from
-        total += unit[sku] * qty
+    chosen = coupons.choose(session, code=req.coupon_code, coupon_id=req.coupon_id, customer_id=req.customer_id,
+                            channel=req.channel, store_id=req.store_id, now=now)
+    if req.points and not req.customer_id:
+        raise ApiError(422, "member_required", "points are redeemed by members")
+    priced = _price(session, req, skus, wanted, unit, sales, chosen, points_cap_percent, now)
+    deposit, ship_after = 0, None
+    for n, (sku, _) in enumerate(wanted.items(), start=1):  # the same whichever locations the stock comes from
         row = skus[sku]
         if row.presale_ship_after is not None:
-            deposit += unit[sku] * qty * (row.presale_deposit_pct or 100) // 100
+            deposit += priced.net(n) * (row.presale_deposit_pct or 100) // 100
             ship_after = max(ship_after or row.presale_ship_after, row.presale_ship_after)
     order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
-                  store_id=req.store_id, delivery_region=region, status="created", total=total, deposit=deposit,
+                  store_id=req.store_id, delivery_region=region, status="created", total=priced.total,
+                  subtotal=priced.subtotal, points_redeemed=priced.points,
+                  coupon_definition_id=chosen.definition.id if chosen else None,
+                  coupon_id=chosen.coupon.id if chosen and chosen.coupon else None, deposit=deposit,
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
                   cancel_reason=None, created_at=now, updated_at=now, completed_at=None)
     for attempt in range(3):
@@ -242,6 +289,11 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                                        first.location_id if len(picks) == 1 else None, sum(wanted.values()))
     for sku, sale in sales.items():
         _take_flash_quota(session, sale, req.customer_id, wanted[sku])
+    _record_discounts(session, order, lines, list(wanted), priced)
+    if chosen is not None:
+        coupons.claim(session, chosen, req.customer_id, order.id, now)
+    if priced.points:
+        loyalty.debit(session, req.customer_id, priced.points, "redemption", f"order:{order.id}", now)
     return order, lines
 
 
@@ -327,9 +379,9 @@ def complete(session: Session, order: Order, now: datetime) -> None:
         for shipment in shipments_of(session, order.id):
             _sell(session, order, lines, shipment.location_id)
             shipment.status, shipment.updated_at = "picked_up", now
-    if order.customer_id:
-        customer = session.get(Customer, order.customer_id, with_for_update=True)
-        customer.points += order.total // POINTS_PER_UNIT
+    if order.customer_id:  # points follow when the return window closes (loyalty.mature); the tier at once
+        session.flush()
+        loyalty.evaluate_tiers(session, now, customer_id=order.customer_id)
 
 
 def release_stock(session: Session, order: Order, lines: list[OrderLine]) -> None:
@@ -341,8 +393,9 @@ def release_stock(session: Session, order: Order, lines: list[OrderLine]) -> Non
                              **{held: -line.quantity}, reference=f"order:{order.id}")
 
 
-def cancel(session: Session, order: Order, reason: str, now: datetime, refund) -> None:
-    """Cancel, release stock and flash quota, refund what was paid (``refund(order, reason)``)."""
+def cancel(session: Session, order: Order, reason: str, now: datetime, refund, settings: Settings) -> None:
+    """Cancel, release stock and flash quota, give back the coupon and redeemed points, refund what
+    was paid (``refund(order, reason)``)."""
     if "cancelled" not in TRANSITIONS[order.status]:
         raise conflict("illegal_transition", f"order {order.id} is {order.status}; it cannot be cancelled",
                        {"from": order.status, "to": "cancelled"})
@@ -353,6 +406,8 @@ def cancel(session: Session, order: Order, reason: str, now: datetime, refund) -
         session.delete(shipment)
     transition(order, "cancelled", now)
     order.cancel_reason, order.reserved_until = reason, None
+    coupons.give_back(session, order)
+    loyalty.refund_redeemed(session, settings, order, order.points_redeemed, f"order:{order.id}:cancelled", now)
     if order.paid > order.refunded:
         refund(order, reason)
 

@@ -237,6 +237,14 @@ class OrderLine(Out):
     returned_quantity: int
 
 
+class DiscountOut(Out):
+    """One discount line: what ``source`` (tier:<name>, campaign:<id>, coupon:<id>, points) took off a line."""
+    line_number: int
+    kind: str
+    source: str
+    amount: Amount
+
+
 class ShipmentOfOrder(Out):
     id: int
     location_id: str
@@ -254,7 +262,10 @@ class OrderOut(Out):
     fulfillment: str
     store_id: str | None
     delivery_region: str | None
-    total: Amount
+    subtotal: Amount = Field(description="the lines at the price in force, before discounts")
+    total: Amount = Field(description="to pay: the subtotal less every discount line")
+    points_redeemed: int
+    discounts: list[DiscountOut]
     deposit: Amount
     paid: Amount
     refunded: Amount
@@ -313,7 +324,8 @@ class ReturnOut(Out):
     order_id: str
     kind: str
     lines: list[ReturnLine]
-    amount: Amount
+    amount: Amount = Field(description="money back: the lines less their share of each discount")
+    points: int = Field(description="redeemed points given back: the lines' share of the points discount")
     status: str
     priority: str
     reason: str | None
@@ -507,3 +519,90 @@ class SegmentMember(Out):
 class SegmentMembers(Paged[SegmentMember]):
     name: str
     serving_version: int
+
+
+# ---------------------------------------------------------------- loyalty and marketing
+class TierOut(Out):
+    tier: str
+    rank: int
+    min_spend: Amount
+    discount_percent: int
+    points_percent: int
+    birthday_coupon: Amount
+    free_shipping_threshold: Amount | None
+    return_limit_factor: int
+
+
+class PointsEntryOut(Out):
+    id: int
+    delta: int
+    kind: str
+    reference: str
+    remaining: int
+    available_at: Timestamp
+    expires_at: Timestamp | None
+    created_at: Timestamp
+
+
+class PointsOut(Paged[PointsEntryOut]):
+    customer_id: str
+    balance: int = Field(description="spendable points (one pays one minor unit)")
+    pending: int = Field(description="points of completed orders credited when their return window closes")
+
+
+class CouponDefinitionOut(Out):
+    id: int
+    code: str | None
+    name: str
+    rule: dict[str, Any]
+    channels: list[str] | None
+    stores: list[str] | None
+    starts_at: Timestamp
+    ends_at: Timestamp
+    usage_limit: int | None
+    used: int
+    per_customer_limit: int | None
+    stacks_with_campaigns: bool
+
+
+class MemberCouponOut(Out):
+    id: int
+    status: str
+    campaign_id: int | None
+    order_id: str | None
+    issued_at: Timestamp
+    definition: CouponDefinitionOut
+
+
+class CampaignOut(Out):
+    id: int
+    name: str
+    kind: str
+    rule: dict[str, Any]
+    starts_at: Timestamp
+    ends_at: Timestamp
+    status: str
+    audience: str | None
+    control_percent: int
+    coupon_definition_id: int | None
+    audience_size: int
+    launched_at: Timestamp | None
+    groups: dict[str, int] = Field(description="members per group: treatment, control")
+    coupons: dict[str, int] = Field(description="coupons per status: issued, used")
+
+
+class LaunchOut(Out):
+    campaign: CampaignOut
+    audience: int
+    treatment: int
+    control: int
+    coupons_issued: int
+
+
+class LoyaltyRun(Out):
+    purchases_credited: int
+    points_expired: int
+    tier_upgrades: int
+    tier_downgrades: int
+    birthday_coupons: int
+    campaigns_ended: int

@@ -184,7 +184,12 @@ class Customer(Base):
     stored_value: Mapped[int] = mapped_column(BigInteger, default=0)
     birthday: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]
-    __table_args__ = (CheckConstraint("stored_value >= 0", name="ck_stored_value_non_negative"),)
+    # when the member reached their tier (a downgrade waits out the grace period after it) and when the
+    # row last changed (the platform reads members incrementally by it)
+    tier_since: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None] = mapped_column(index=True)
+    __table_args__ = (CheckConstraint("stored_value >= 0", name="ck_stored_value_non_negative"),
+                      CheckConstraint("points >= 0", name="ck_points_non_negative"))
 
 
 class StoredValueEntry(Base):
@@ -239,7 +244,12 @@ class Order(Base):
     store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))  # pickup or till store
     delivery_region: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24), index=True)
-    total: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)  # to pay: the subtotal less every discount
+    subtotal: Mapped[int] = mapped_column(BigInteger, default=0)  # the lines at the price in force
+    points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupon_definition_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coupon_definitions.id", name="fk_orders_coupon_definition_id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", name="fk_orders_coupon_id"))
     deposit: Mapped[int] = mapped_column(BigInteger, default=0)  # pre-sale deposit due first
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -310,7 +320,8 @@ class ReturnRequest(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # return | exchange
     lines: Mapped[list] = mapped_column(JSON)  # [{"line_number": n, "quantity": q}]
-    amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # money back: the lines less their share of every discount
+    points: Mapped[int] = mapped_column(BigInteger, default=0)  # redeemed points back: the lines' share
     status: Mapped[str] = mapped_column(String(16))  # approved | pending_review | rejected
     priority: Mapped[str] = mapped_column(String(8), default="normal")  # high for gold and diamond members
     reason: Mapped[str | None] = mapped_column(Text)
@@ -330,3 +341,141 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+# ------------------------------------------------------------------------------ loyalty (Open Loyalty)
+class TierRule(Base):
+    """A tier and its benefits, as data: reached at ``min_spend`` of qualifying spend (paid, not
+    refunded) in a rolling 12 months. ``discount_percent`` off at checkout, points earned at
+    ``points_percent`` of the base rate, a birthday coupon worth ``birthday_coupon`` minor units, and
+    ``return_limit_factor`` times the automatic return-approval limit."""
+
+    __tablename__ = "tier_rules"
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    min_spend: Mapped[int] = mapped_column(BigInteger)
+    discount_percent: Mapped[int] = mapped_column(Integer, default=0)
+    points_percent: Mapped[int] = mapped_column(Integer, default=100)
+    birthday_coupon: Mapped[int] = mapped_column(BigInteger, default=0)
+    free_shipping_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    return_limit_factor: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (CheckConstraint("discount_percent BETWEEN 0 AND 100 AND points_percent >= 0 "
+                                      "AND min_spend >= 0 AND return_limit_factor >= 1", name="ck_tier_rule"),)
+
+
+class PointsEntry(Base):
+    """The points ledger, append-only in its amounts: a positive entry was earned (``remaining``: what of
+    it is not yet spent or expired; redemptions and expiry use the oldest first), a negative one spent,
+    reversed or expired. ``customers.points`` = the sum of ``delta`` = the sum of ``remaining``."""
+
+    __tablename__ = "points_ledger"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    delta: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # opening | purchase | behaviour | redemption | refund | reversal | expiry
+    reference: Mapped[str] = mapped_column(String(256))
+    remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    available_at: Mapped[datetime]  # spendable from (purchases: when the return window closed)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("remaining >= 0 AND (delta >= 0 OR remaining = 0) AND remaining <= "
+                                      "CASE WHEN delta > 0 THEN delta ELSE 0 END", name="ck_points_remaining"),
+                      Index("ix_points_expiry", "expires_at"),
+                      UniqueConstraint("customer_id", "kind", "reference", name="uq_points_reference"))
+
+
+# ------------------------------------------------------------------ marketing (Saleor's vouchers)
+class Campaign(Base):
+    """A campaign: a price rule (``discounts.Rule``: spend_save, percent_off, amount_off) for its
+    audience in [starts_at, ends_at), or a coupon handed to its audience (kind ``coupon``). Without an
+    audience it is for everyone; with one, members drawn into the control group get nothing."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # spend_save | percent_off | amount_off | coupon
+    rule: Mapped[dict] = mapped_column(JSON)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12), index=True)  # draft | live | ended
+    audience: Mapped[str | None] = mapped_column(String(200))  # segment:<name> | list | None (everyone)
+    control_percent: Mapped[int] = mapped_column(Integer, default=0)
+    coupon_definition_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_definitions.id"))
+    audience_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    launched_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    __table_args__ = (CheckConstraint("ends_at > starts_at AND control_percent BETWEEN 0 AND 90",
+                                      name="ck_campaign"),)
+
+
+class CampaignMember(Base):
+    __tablename__ = "campaign_members"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(10))  # treatment | control
+    added_at: Mapped[datetime]
+    __table_args__ = (Index("ix_campaign_members_customer", "customer_id"),)
+
+
+class CouponDefinition(Base):
+    """A voucher: a ``discounts.Rule`` (kind, value, thresholds, min_spend, max_discount, skus,
+    categories) with where it applies (channels, stores), when, and its limits: ``usage_limit`` uses
+    in all (``used`` counts them), ``per_customer_limit`` per member. With a ``code`` anyone may type
+    it; without, it is used through member-bound coupons (``coupons``)."""
+
+    __tablename__ = "coupon_definitions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[dict] = mapped_column(JSON)
+    channels: Mapped[list | None] = mapped_column(JSON)
+    stores: Mapped[list | None] = mapped_column(JSON)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    usage_limit: Mapped[int | None] = mapped_column(BigInteger)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    per_customer_limit: Mapped[int | None] = mapped_column(Integer)  # None: no per-member limit (guests too)
+    stacks_with_campaigns: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)",
+                                      name="ck_coupon_usage"),
+                      CheckConstraint("ends_at > starts_at", name="ck_coupon_window"))
+
+
+class Coupon(Base):
+    """A coupon handed to one member (a campaign's, a birthday's): used once."""
+
+    __tablename__ = "coupons"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("coupon_definitions.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    status: Mapped[str] = mapped_column(String(10))  # issued | used
+    order_id: Mapped[str | None] = mapped_column(String(36))
+    issued_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("definition_id", "customer_id", name="uq_coupon_member"),
+                      Index("ix_coupons_customer", "customer_id", "status"))
+
+
+class CouponUse(Base):
+    """Uses per definition and member; the per-member limit is enforced by a conditional upsert."""
+
+    __tablename__ = "coupon_uses"
+    definition_id: Mapped[int] = mapped_column(ForeignKey("coupon_definitions.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("uses >= 0", name="ck_coupon_uses"),)
+
+
+class OrderDiscount(Base):
+    """Every discount line of an order (``discounts.DiscountLine``): per order line, kind and source."""
+
+    __tablename__ = "order_discounts"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    line_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (CheckConstraint("amount > 0", name="ck_discount_amount"),)

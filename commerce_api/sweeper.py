@@ -14,9 +14,11 @@ from commerce_api import orders
 from commerce_api.clock import utcnow
 from commerce_api.db import transaction
 from commerce_api.payments import Payments
+from data.settings import Settings
 
 
-def sweep_expired(factory: sessionmaker[Session], payments: Payments, now: datetime | None = None) -> list[str]:
+def sweep_expired(factory: sessionmaker[Session], payments: Payments, settings: Settings,
+                  now: datetime | None = None) -> list[str]:
     """Cancel every order whose reservation ended before ``now``; returns their ids."""
     now = now or utcnow()
     with factory() as session:
@@ -28,6 +30,6 @@ def sweep_expired(factory: sessionmaker[Session], payments: Payments, now: datet
             # re-check under the lock: a payment may have landed since the candidates were read
             if order.status in ("created", "deposit_paid") and order.reserved_until and order.reserved_until < now:
                 orders.cancel(session, order, "reservation expired before payment", now,
-                              lambda o, r, s=session: payments.refund(s, o, r))
+                              lambda o, r, s=session: payments.refund(s, o, r), settings)
                 done.append(order_id)
     return done

@@ -100,7 +100,14 @@ class Settings(BaseSettings):
                                        "days after delivery a return is accepted", ge=0)
     auto_approve_limit: int = _setting(50_000, "COMMERCE_AUTO_APPROVE_LIMIT",
                                        "returns up to this refund (minor units) are approved at once; "
-                                       "gold and diamond members get twice this", ge=0)
+                                       "times the tier's return_limit_factor (tier_rules: 2 for gold and diamond)", ge=0)
+    points_expiry_days: int = _setting(365, "COMMERCE_POINTS_EXPIRY_DAYS",
+                                       "loyalty: points expire this many days after they become spendable", gt=0)
+    points_cap_percent: int = _setting(50, "COMMERCE_POINTS_CAP_PERCENT",
+                                       "loyalty: points pay at most this percent of an order", ge=0, le=100)
+    tier_grace_days: int = _setting(30, "COMMERCE_TIER_GRACE_DAYS",
+                                    "loyalty: a member keeps a tier at least this many days before a downgrade",
+                                    ge=0)
     non_returnable_categories: tuple[str, ...] = _setting(
         ("Fresh Food", "Gift Cards", "Underwear"), "COMMERCE_NON_RETURNABLE_CATEGORIES",
         "categories never returned (a JSON list in the environment)")

@@ -26,6 +26,7 @@ from tests.commerce_fixtures import World, world_on_own_database
 CALLERS = ("anonymous", "shopper", "shopper2", "staff_s1", "staff_s3", "marketer", "service", "admin")
 KEYED = frozenset(CALLERS) - {"anonymous"}
 ORDER_PARTIES = frozenset({"shopper", "staff_s1", "service", "admin"})  # the member, the store, the back office
+MEMBER_PARTIES = ORDER_PARTIES | {"marketer"}
 _n = count(1)
 
 
@@ -112,6 +113,14 @@ def saved_segment(w: World) -> str:
     return name
 
 
+def _campaign() -> dict:
+    return {"name": "percent off", "kind": "percent_off", **_window(), "rule": {"kind": "percent_off", "value": 1}}
+
+
+def draft_campaign(w: World) -> int:
+    return w.call("POST", "/campaigns", role="marketer", expect=201, json=_campaign()).json()["id"]
+
+
 # --------------------------------------------------------------------------------- the rules
 Request = tuple[str, dict]  # concrete path, keyword arguments of the request (json=, params=)
 
@@ -186,6 +195,24 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/forecasts"): rule({"staff_s1", "staff_s3", "service", "admin"},
                                 lambda w: ("/forecasts", {"params": {"sku": "MILK-1L"}})),
     ("GET", "/replenishment"): rule({"staff_s1", "staff_s3", "service", "admin"}, lambda w: ("/replenishment", {})),
+    # loyalty and marketing: a member's points and coupons for them, their store, marketers and the back office
+    ("GET", "/tiers"): rule(KEYED, lambda w: ("/tiers", {})),
+    ("GET", "/customers/{customer_id}/points"): rule(MEMBER_PARTIES, lambda w: (
+        f"/customers/{member_of_s1(w)}/points", {})),
+    ("GET", "/customers/{customer_id}/coupons"): rule(MEMBER_PARTIES, lambda w: (
+        f"/customers/{member_of_s1(w)}/coupons", {})),
+    ("POST", "/customers/{customer_id}/points/behaviour"): rule({"service", "admin"}, lambda w: (
+        "/customers/C1/points/behaviour", {"json": {"kind": "first_review", "reference": _uid("review")}})),
+    ("POST", "/loyalty/run"): rule({"service", "admin"}, lambda w: ("/loyalty/run", {})),
+    ("POST", "/coupon-definitions"): rule({"marketer", "admin"}, lambda w: (
+        "/coupon-definitions", {"json": {"name": "ten off", **_window(), "rule": {"kind": "amount_off", "value": 1000}}})),
+    ("GET", "/coupon-definitions"): rule({"marketer", "service", "admin"}, lambda w: ("/coupon-definitions", {})),
+    ("POST", "/campaigns"): rule({"marketer", "admin"}, lambda w: ("/campaigns", {"json": _campaign()})),
+    ("POST", "/campaigns/{campaign_id}/launch"): rule({"marketer", "admin"}, lambda w: (
+        f"/campaigns/{draft_campaign(w)}/launch", {"json": {}})),
+    ("GET", "/campaigns"): rule({"marketer", "service", "admin"}, lambda w: ("/campaigns", {})),
+    ("GET", "/campaigns/{campaign_id}"): rule({"marketer", "service", "admin"}, lambda w: (
+        f"/campaigns/{draft_campaign(w)}", {})),
     ("GET", "/segments"): rule({"marketer", "service", "admin"}, lambda w: ("/segments", {})),
     ("POST", "/segments"): rule({"marketer", "admin"}, lambda w: (
         "/segments", {"json": {"name": _uid("seg").lower(), "rule": {"rfm_segments": ["Champions"]}}})),

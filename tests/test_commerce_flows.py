@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from commerce_api import loyalty
 from commerce_api.app import HOT_ROUTES
 from commerce_api.clock import utcnow
+from commerce_api.db import transaction
 from commerce_api.inventory import ledger_mismatches
 from commerce_api.routes import catalogue, customers, integrations, inventory, locations, recommendations
 from commerce_api.routes import orders as orders_routes
@@ -249,7 +251,18 @@ def test_delivery_order_life_cycle_with_split_shipments(world):
                          headers={"X-Signature": sig}).status_code == 200
     done = w.call("GET", f"/orders/{order['id']}", expect=200).json()
     assert done["status"] == "completed"
-    assert w.call("GET", "/customers/C1", role="shopper", expect=200).json()["points"] == order["total"] // 100
+    # 4,197 yuan in 12 months: C1 is silver at once (2,000), which earns 125 % points; they wait for the
+    # return window to close, then the loyalty job credits them
+    assert w.call("GET", "/customers/C1", role="shopper", expect=200).json()["tier"] == "silver"
+    earned = order["total"] // 100 * 125 // 100
+    points = w.call("GET", "/customers/C1/points", role="shopper", expect=200).json()
+    assert (points["balance"], points["pending"]) == (0, earned)
+    with transaction(w.services.sessions) as s:
+        later = utcnow() + timedelta(days=w.services.settings.return_window_days, seconds=1)
+        assert loyalty.run_schedule(s, w.services.settings, later)["purchases_credited"] == 1
+    points = w.call("GET", "/customers/C1/points", role="shopper", expect=200).json()
+    assert (points["balance"], points["pending"]) == (earned, 0)
+    assert points["items"][0]["kind"] == "purchase" and points["items"][0]["reference"] == f"order:{order['id']}"
     assert balanced(w)
 
 
@@ -328,7 +341,7 @@ def test_reservation_expiry_and_late_payments(world):
     pa = w.call("POST", f"/orders/{a['id']}/payments", role="shopper", json={"method": "alipay"}, expect=201).json()
     assert stock(w, "CASE-BLK", "RW-E")["available"] == 0
     later = utcnow() + timedelta(seconds=w.services.settings.reservation_ttl_seconds + 1)
-    assert sweep_expired(w.services.sessions, w.services.payments, now=later) == [a["id"]]
+    assert sweep_expired(w.services.sessions, w.services.payments, w.services.settings, now=later) == [a["id"]]
     assert stock(w, "CASE-BLK", "RW-E") == {"on_hand": 2, "reserved": 0, "allocated": 0, "available": 2}
     cancelled = w.call("GET", f"/orders/{a['id']}", expect=200).json()
     assert cancelled["status"] == "cancelled" and "expired" in cancelled["cancel_reason"]
@@ -342,7 +355,7 @@ def test_reservation_expiry_and_late_payments(world):
                expect=201).json()
     pb = w.call("POST", f"/orders/{b['id']}/payments", role="shopper", json={"method": "wechat_pay"}, expect=201).json()
     later = utcnow() + timedelta(seconds=w.services.settings.reservation_ttl_seconds + 1)
-    assert sweep_expired(w.services.sessions, w.services.payments, now=later) == [b["id"]]
+    assert sweep_expired(w.services.sessions, w.services.payments, w.services.settings, now=later) == [b["id"]]
     c = w.call("POST", "/orders", role="shopper2", json={"channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}]},
                expect=201).json()
     late = w.call("POST", f"/simulator/payments/{pb['payment']['id']}", role="service", json={}, expect=200).json()
@@ -385,7 +398,7 @@ def test_presale_deposit_then_balance_and_ship_date(world):
     assert stock(w, "PHONE-Y", "RW-E")["reserved"] == 1
     # the normal time-to-live no longer applies after the deposit
     soon = utcnow() + timedelta(seconds=w.services.settings.reservation_ttl_seconds + 1)
-    assert sweep_expired(w.services.sessions, w.services.payments, now=soon) == []
+    assert sweep_expired(w.services.sessions, w.services.payments, w.services.settings, now=soon) == []
     _, _, _, second = pay_by_provider(w, o["id"], amount=400000)
     assert second["order_status"] == "allocated"
     r = w.call("POST", f"/orders/{o['id']}/ship", role="service")
@@ -411,9 +424,9 @@ def test_flash_sale_limit_per_customer(world):
     w.call("POST", "/orders", role="shopper", json=body, expect=201)  # a cancelled order gives the quota back
 
 
-def _completed_order(w, role, sku, qty, channel="app"):
-    o = w.call("POST", "/orders", role=role, json={"channel": channel, "lines": [{"sku": sku, "quantity": qty}]},
-               expect=201).json()
+def _completed_order(w, role, sku, qty, channel="app", **extra):
+    o = w.call("POST", "/orders", role=role, expect=201,
+               json={"channel": channel, "lines": [{"sku": sku, "quantity": qty}], **extra}).json()
     pay_by_provider(w, o["id"], role=role)
     shipped = w.call("POST", f"/orders/{o['id']}/ship", role="service", expect=200).json()
     for sh in shipped["shipments"]:
@@ -451,7 +464,9 @@ def test_returns_auto_approval_review_priority_and_refund(world):
     on_hand = stock(w, "PHONE-BLK-128", "RW-E")["on_hand"]
     w.call("POST", f"/returns/{r2['id']}/decision", role="service", json={"approve": True}, expect=200)
     assert stock(w, "PHONE-BLK-128", "RW-E")["on_hand"] == on_hand + 1
-    assert w.call("GET", f"/orders/{big_c2['id']}", expect=200).json()["refunded"] == 399900
+    # C2 is diamond: 8 % off at checkout, and the refund is what was paid
+    assert big_c2["total"] == 399900 - 399900 * 8 // 100 and big_c2["discounts"][0]["source"] == "tier:diamond"
+    assert w.call("GET", f"/orders/{big_c2['id']}", expect=200).json()["refunded"] == big_c2["total"]
     rej = w.call("POST", f"/returns/{r1['id']}/decision", role="service", json={"approve": False, "note": "used"},
                  expect=200).json()
     assert rej["status"] == "rejected"

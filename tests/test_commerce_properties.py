@@ -18,6 +18,7 @@ from commerce_api.logistics import SimulatedCarrier
 from commerce_api.payments import Payments, SimulatedProvider
 from commerce_api.schema import Base, Location, Order, OrderLine, Product, Sku, StockLevel
 from commerce_api.sweeper import sweep_expired
+from data.settings import Settings
 
 LOCATIONS = ("CW", "RW", "S1", "S2")
 SKUS = ("A", "B")
@@ -117,13 +118,13 @@ def test_inventory_invariants_hold_over_any_sequence(tmp_path_factory, ops):
                         else:
                             orders.complete(s, order, clock)
                     else:
-                        orders.cancel(s, order, "test", clock, lambda o, r, s=s: payments.refund(s, o, r))
+                        orders.cancel(s, order, "test", clock, lambda o, r, s=s: payments.refund(s, o, r), Settings())
                 elif kind == "expire":
                     clock = clock + timedelta(seconds=601 if op[1] else 1)
             event(f"{kind} ok")
         except ApiError as exc:
             event(f"{op[0]} refused: {exc.code}")  # refused operations (out of stock, illegal transition, ...) must leave no trace
         if op[0] == "expire":
-            sweep_expired(factory, payments, now=clock)
+            sweep_expired(factory, payments, Settings(), now=clock)
         _check_invariants(factory)
     engine.dispose()

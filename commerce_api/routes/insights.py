@@ -192,17 +192,22 @@ def save_segment(body: SegmentIn, who: Caller, svc: Svc, response: Response) -> 
     return {"name": body.name, "version": version, "members": members, "serving_version": live.version}
 
 
-@router.get("/segments/{name}/members", response_model=R.SegmentMembers)
-def segment_members(name: Ident, who: Caller, svc: Svc, response: Response, page: Paging,
-                    version: Annotated[int | None, Query(ge=1, description="default: the latest")] = None) -> dict:
-    """The members a saved segment selects today, from the live published profiles, most valuable first."""
-    who.require("marketer", "service")
+def segment_audience(svc, response: Response, name: str, version: int | None = None) -> tuple[Served, pl.DataFrame]:
+    """The live snapshot and the members the saved segment ``name`` selects in it (404 if unknown)."""
     try:
         rule = SegmentStore(svc.settings.segments).load(name, version)
     except (KeyError, ValueError):
         raise not_found("segment", name if version is None else f"{name} v{version}") from None
     live = served(svc, response)
-    members = _audience(live, rule)
+    return live, _audience(live, rule)
+
+
+@router.get("/segments/{name}/members", response_model=R.SegmentMembers)
+def segment_members(name: Ident, who: Caller, svc: Svc, response: Response, page: Paging,
+                    version: Annotated[int | None, Query(ge=1, description="default: the latest")] = None) -> dict:
+    """The members a saved segment selects today, from the live published profiles, most valuable first."""
+    who.require("marketer", "service")
+    live, members = segment_audience(svc, response, name, version)
     rows = members.slice(page.offset, page.limit)
     return {"name": name, "serving_version": live.version,
             "items": [_clean(r) for r in rows.iter_rows(named=True)],

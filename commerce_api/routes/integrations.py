@@ -161,4 +161,4 @@ def new_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
 def sweep(who: Caller, svc: Svc) -> dict:
     """Cancel orders whose reservation expired (the app also runs this every few seconds)."""
     who.require("service")
-    return {"cancelled": sweeper.sweep_expired(svc.sessions, svc.payments)}
+    return {"cancelled": sweeper.sweep_expired(svc.sessions, svc.payments, svc.settings)}

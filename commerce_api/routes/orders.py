@@ -33,7 +33,7 @@ from commerce_api.deps import (
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import payment_dict
 from commerce_api.routes.catalogue import Channel
-from commerce_api.schema import Cart, CartLine, Location, Order, Payment, ReturnRequest, Sku
+from commerce_api.schema import Cart, CartLine, Location, Order, OrderDiscount, Payment, ReturnRequest, Sku
 
 router = APIRouter(tags=["orders"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
@@ -52,6 +52,10 @@ class OrderIn(Strict):
     customer_id: Ident | None = None
     store_id: Ident | None = None
     delivery_region: Ident | None = None
+    coupon_code: Ident | None = Field(None, description="a coupon code to apply")
+    coupon_id: int | None = Field(None, ge=1, le=2**62, description="one of the member's own coupons")
+    points: int = Field(0, ge=0, le=10**12, description="points to redeem: one pays one minor unit, up to the "
+                                                       "configured share of the order")
 
 
 class CartIn(Strict):
@@ -68,6 +72,9 @@ class CheckoutIn(Strict):
     fulfillment: Fulfillment = "delivery"
     store_id: Ident | None = None
     delivery_region: Ident | None = None
+    coupon_code: Ident | None = None
+    coupon_id: int | None = Field(None, ge=1, le=2**62)
+    points: int = Field(0, ge=0, le=10**12)
 
 
 class PaymentIn(Strict):
@@ -95,14 +102,25 @@ class DecisionIn(Strict):
     note: Text1000 | None = None
 
 
-def order_dict(session: Session, o: Order, lines: list | None = None, shipments: list | None = None) -> dict:
-    """The order as the API shows it; ``lines``/``shipments`` when the caller has them at hand."""
+def discounts_of(session: Session, o: Order) -> list[OrderDiscount]:
+    if o.subtotal == o.total:  # no discount line (no query on the hot path)
+        return []
+    return list(session.execute(select(OrderDiscount).where(OrderDiscount.order_id == o.id)
+                                .order_by(OrderDiscount.line_number, OrderDiscount.source)).scalars())
+
+
+def order_dict(session: Session, o: Order, lines: list | None = None, shipments: list | None = None,
+               discounts: list | None = None) -> dict:
+    """The order as the API shows it; ``lines``/``shipments``/``discounts`` when the caller has them."""
     lines = orders.lines_of(session, o.id) if lines is None else lines
     shipments = orders.shipments_of(session, o.id) if shipments is None else shipments
     return {
         "id": o.id, "status": o.status, "customer_id": o.customer_id, "channel": o.channel,
         "fulfillment": o.fulfillment, "store_id": o.store_id, "delivery_region": o.delivery_region,
-        "total": o.total, "deposit": o.deposit, "paid": o.paid, "refunded": o.refunded,
+        "subtotal": o.subtotal, "total": o.total, "points_redeemed": o.points_redeemed,
+        "discounts": [{"line_number": d.line_number, "kind": d.kind, "source": d.source, "amount": d.amount}
+                      for d in (discounts if discounts is not None else discounts_of(session, o))],
+        "deposit": o.deposit, "paid": o.paid, "refunded": o.refunded,
         "amount_due": orders.amount_due(o) if o.status in ("created", "deposit_paid") else 0,
         "reserved_until": iso(o.reserved_until) if o.reserved_until else None,
         "ship_after": o.ship_after.isoformat() if o.ship_after else None, "cancel_reason": o.cancel_reason,
@@ -155,7 +173,8 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
     req = _check_create(who, req)
 
     def work(session: Session) -> dict:
-        order, lines = orders.place_order(session, req, svc.settings.reservation_ttl_seconds)
+        order, lines = orders.place_order(session, req, svc.settings.reservation_ttl_seconds,
+                                          points_cap_percent=svc.settings.points_cap_percent)
         if after is not None:
             after(session, order)
         session.flush()
@@ -172,7 +191,8 @@ def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey 
     Send an ``Idempotency-Key``: the same key and body return the first order, another body 422."""
     req = orders.OrderIn(channel=body.channel, fulfillment=body.fulfillment, customer_id=body.customer_id,
                          store_id=body.store_id, delivery_region=body.delivery_region,
-                         lines=tuple(orders.LineIn(ln.sku, ln.quantity) for ln in body.lines))
+                         lines=tuple(orders.LineIn(ln.sku, ln.quantity) for ln in body.lines),
+                         coupon_code=body.coupon_code, coupon_id=body.coupon_id, points=body.points)
     return _place(svc, who, req, idempotency_key, "POST /orders", body)
 
 
@@ -236,7 +256,7 @@ def cancel(order_id: Ident, body: CancelIn, who: Caller, svc: Svc) -> dict:
     """Cancel before shipping: stock released, payments refunded."""
     with transaction(svc.sessions) as s:
         order = _load(s, who, order_id)
-        orders.cancel(s, order, body.reason, utcnow(), lambda o, r: svc.payments.refund(s, o, r))
+        orders.cancel(s, order, body.reason, utcnow(), lambda o, r: svc.payments.refund(s, o, r), svc.settings)
         return order_dict(s, order)
 
 
@@ -284,7 +304,7 @@ def request_return(order_id: Ident, body: ReturnIn, who: Caller, svc: Svc) -> di
 
 
 def return_dict(r: ReturnRequest) -> dict:
-    return {"id": r.id, "order_id": r.order_id, "kind": r.kind, "lines": r.lines, "amount": r.amount,
+    return {"id": r.id, "order_id": r.order_id, "kind": r.kind, "lines": r.lines, "amount": r.amount, "points": r.points,
             "status": r.status, "priority": r.priority, "reason": r.reason, "decision": r.decision,
             "created_at": iso(r.created_at)}
 
@@ -310,7 +330,7 @@ def decide_return(request_id: Annotated[int, Path(ge=1, le=2**62)], body: Decisi
         if req is None:
             raise not_found("return request", request_id)
         _load(s, who, req.order_id)
-        req = aftersale.decide(s, svc.payments, request_id, body.approve, body.note, utcnow())
+        req = aftersale.decide(s, svc.settings, svc.payments, request_id, body.approve, body.note, utcnow())
         return return_dict(req)
 
 
@@ -396,7 +416,8 @@ def checkout(cart_id: Ident, body: CheckoutIn, who: Caller, svc: Svc, idempotenc
         lines = tuple(orders.LineIn(ln.sku, ln.quantity) for ln in s.execute(
             select(CartLine).where(CartLine.cart_id == cart_id).order_by(CartLine.sku)).scalars())
     req = orders.OrderIn(channel=cart.channel, fulfillment=body.fulfillment, customer_id=cart.customer_id,
-                         store_id=body.store_id or cart.store_id, delivery_region=body.delivery_region, lines=lines)
+                         store_id=body.store_id or cart.store_id, delivery_region=body.delivery_region, lines=lines,
+                         coupon_code=body.coupon_code, coupon_id=body.coupon_id, points=body.points)
 
     def mark(session: Session, order: Order) -> None:
         locked = session.get(Cart, cart_id, with_for_update=True)
