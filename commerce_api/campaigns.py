@@ -65,11 +65,11 @@ def launch(session: Session, campaign: Campaign, members: Sequence[str] | None, 
         if members is None:
             raise ApiError(422, "audience_required", "a coupon campaign hands coupons to an audience")
         treatment = select(literal(campaign.coupon_definition_id), CampaignMember.customer_id, literal(campaign.id),
-                           literal("issued"), literal(now)).where(CampaignMember.campaign_id == campaign.id,
+                           literal("issued"), literal(now), literal(now)).where(CampaignMember.campaign_id == campaign.id,
                                                                   CampaignMember.grp == "treatment")
         session.flush()
         issued = len(core(session).execute(insert(Coupon).from_select(  # counted by RETURNING (see loyalty)
-            ["definition_id", "customer_id", "campaign_id", "status", "issued_at"], treatment)
+            ["definition_id", "customer_id", "campaign_id", "status", "issued_at", "updated_at"], treatment)
             .returning(Coupon.id)).all())
     campaign.status, campaign.launched_at, campaign.updated_at = "live", now, now
     campaign.audience_size = treated + control

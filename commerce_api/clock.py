@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+_shift = timedelta(0)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None) + _shift
+
+
+@contextlib.contextmanager
+def replaying_at(moment: datetime) -> Iterator[None]:
+    """Run the API in this process as if ``moment`` were now, the clock ticking on from it: for a
+    simulation replaying history (the demo's campaign at the end of the synthetic retailer's data,
+    so the warehouse sees it on its own timeline). Every request of the process sees it; never in a
+    served API."""
+    global _shift
+    before = _shift
+    _shift = as_utc(moment) - datetime.now(UTC).replace(tzinfo=None)
+    try:
+        yield
+    finally:
+        _shift = before
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -108,12 +108,12 @@ def claim(session: Session, chosen: Chosen, customer_id: str | None, order_id: s
             raise conflict("coupon_limit_reached", f"{d.name}: at most {d.per_customer_limit} per member")
     if chosen.coupon is not None:
         used = session.execute(update(Coupon).where(Coupon.id == chosen.coupon.id, Coupon.status == "issued")
-                               .values(status="used", order_id=order_id, used_at=now).returning(Coupon.id)).first()
+                               .values(status="used", order_id=order_id, used_at=now, updated_at=now).returning(Coupon.id)).first()
         if used is None:
             raise conflict("coupon_used", f"coupon {chosen.coupon.id} was used already")
 
 
-def give_back(session: Session, order: Order) -> None:
+def give_back(session: Session, order: Order, now: datetime) -> None:
     """Undo the coupon use of a cancelled order."""
     if order.coupon_definition_id is None:
         return
@@ -126,4 +126,4 @@ def give_back(session: Session, order: Order) -> None:
                         .values(uses=CouponUse.uses - 1))
     if order.coupon_id is not None:
         session.execute(update(Coupon).where(Coupon.id == order.coupon_id, Coupon.order_id == order.id)
-                        .values(status="issued", order_id=None, used_at=None))
+                        .values(status="issued", order_id=None, used_at=None, updated_at=now))

@@ -228,12 +228,12 @@ def issue_birthday_coupons(session: Session, now: datetime) -> int:
             session.flush()
         this_year = (select(Coupon.id).join(CouponDefinition, CouponDefinition.id == Coupon.definition_id)
                      .where(Coupon.customer_id == Customer.id, CouponDefinition.name.like(f"birthday {now.year}-%")))
-        members = select(literal(definition.id), Customer.id, literal("issued"), literal(now)).where(
+        members = select(literal(definition.id), Customer.id, literal("issued"), literal(now), literal(now)).where(
             Customer.tier == rule.tier, extract("month", Customer.birthday) == now.month, ~this_year.exists())
         session.flush()  # the definition and the members' tiers are written before the Core statement
         # RETURNING counts them: psycopg reports no rowcount for INSERT ... SELECT with bound literals
         issued += len(core(session).execute(insert(Coupon).from_select(
-            ["definition_id", "customer_id", "status", "issued_at"], members).returning(Coupon.id)).all())
+            ["definition_id", "customer_id", "status", "issued_at", "updated_at"], members).returning(Coupon.id)).all())
     return issued
 
 

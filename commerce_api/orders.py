@@ -228,7 +228,7 @@ def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sk
     for d in priced.discounts:
         for number, amount in discounts.split(d.amount, by_sku[sku_order[d.line_number - 1]]).items():
             rows.append({"order_id": order.id, "line_number": number, "source": d.source, "kind": d.kind,
-                         "amount": amount})
+                         "amount": amount, "created_at": order.created_at})
     core(session).execute(insert(OrderDiscount), rows)
 
 
@@ -406,7 +406,7 @@ def cancel(session: Session, order: Order, reason: str, now: datetime, refund, s
         session.delete(shipment)
     transition(order, "cancelled", now)
     order.cancel_reason, order.reserved_until = reason, None
-    coupons.give_back(session, order)
+    coupons.give_back(session, order, now)
     loyalty.refund_redeemed(session, settings, order, order.points_redeemed, f"order:{order.id}:cancelled", now)
     if order.paid > order.refunded:
         refund(order, reason)

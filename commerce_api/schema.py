@@ -372,7 +372,7 @@ class PointsEntry(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     delta: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16))  # opening | purchase | behaviour | redemption | refund | reversal | expiry
+    kind: Mapped[str] = mapped_column(String(16))  # opening | purchase | <behaviour kind> | redemption | refund | reversal | expiry
     reference: Mapped[str] = mapped_column(String(256))
     remaining: Mapped[int] = mapped_column(BigInteger, default=0)
     available_at: Mapped[datetime]  # spendable from (purchases: when the return window closed)
@@ -455,6 +455,7 @@ class Coupon(Base):
     order_id: Mapped[str | None] = mapped_column(String(36))
     issued_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)  # issued, used or given back: the loop reads by it
     __table_args__ = (UniqueConstraint("definition_id", "customer_id", name="uq_coupon_member"),
                       Index("ix_coupons_customer", "customer_id", "status"))
 
@@ -478,4 +479,5 @@ class OrderDiscount(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))
     amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(index=True)
     __table_args__ = (CheckConstraint("amount > 0", name="ck_discount_amount"),)

@@ -102,24 +102,31 @@ def run_pipeline(settings: Settings, start: str | None = None, end: str | None =
         raise SystemExit(f"error: nothing has landed in {settings.landing}; run 'smartmall generate' or "
                          "'smartmall import ...' first")
     start, end = start or days[0], end or days[-1]
+    log_path = log_path or settings.home / "logs" / "last_run.log"
+    _say(f"Running the pipeline on {settings.landing} (feed days {start}..{end}); full log: {log_path}")
+    return run_job(settings, "refresh", log_path,
+                   {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+
+
+def run_job(settings: Settings, name: str, log_path: Path, tags: dict[str, str] | None = None) -> bool:
+    """Execute one job of the Definitions in process, its chatter to ``log_path``; True on success.
+    Failures are summed up on the terminal: the user code's error and the failed checks."""
     from dagster import DagsterInstance
 
     from pipelines.definitions import build_defs
 
-    job = build_defs(settings).resolve_job_def("refresh")
-    log_path = log_path or settings.home / "logs" / "last_run.log"
+    job = build_defs(settings).resolve_job_def(name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    _say(f"Running the pipeline on {settings.landing} (feed days {start}..{end}); full log: {log_path}")
     started = time.perf_counter()
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = job.execute_in_process(
             instance=DagsterInstance.get(),
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            tags=tags or {},
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
         )
-    _say(f"Pipeline {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - started:.0f}s "
-         f"(Dagster run {result.run_id[:8]}).")
+    _say(f"{'Pipeline' if name == 'refresh' else f'Job {name!r}'} {'succeeded' if result.success else 'FAILED'} "
+         f"in {time.perf_counter() - started:.0f}s (Dagster run {result.run_id[:8]}).")
     _report_skips(result)
     if not result.success:
         for event in result.all_events:
@@ -175,6 +182,20 @@ def seed_commerce_api(settings: Settings) -> None:
     _say(f"\nCommerce API database ({settings.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
+def demo_campaign(settings: Settings) -> bool:
+    """A coupon campaign with a control group run through the API, then the ``marketing`` job reads it
+    back and builds ``marts.campaign_performance``."""
+    from pipelines.demo_campaign import run_demo_campaign
+
+    started = time.perf_counter()
+    done = run_demo_campaign(settings)
+    _say(f"\nDemo campaign {done['campaign_id']} (coupon to the 'lapsing' segment, {done['control']:,} of "
+         f"{done['audience']:,} held out): {done['coupons_issued']:,} coupons issued; simulated shoppers: "
+         f"{done['treatment_buyers']} treated and {done['control_buyers']} held-out members bought, "
+         f"{done['coupons_used']} with the coupon ({time.perf_counter() - started:.0f}s)")
+    return run_job(settings, "marketing", settings.home / "logs" / "marketing.log")
+
+
 def _start_generator(args: argparse.Namespace) -> subprocess.Popen:
     """``smartmall generate`` in a child process. Its per-day frames are small, so one polars
     thread does them faster than the pool's hand-offs; the other core is left to ``_warm_up``."""
@@ -217,6 +238,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     ok = run_pipeline(settings, fresh=True)
     if ok:
         seed_commerce_api(settings)
+        ok = demo_campaign(settings)
+    if ok:
         print_status(settings)
         _say(f"Demo finished in {time.perf_counter() - started:.0f}s.")
         _where_to_look(settings)
@@ -272,6 +295,7 @@ def _where_to_look(settings: Settings) -> None:
         f"  data quality (GX):   {_data_docs(settings)}\n"
         "  model backtests:     smartmall evaluate\n"
         "  recommendations:     smartmall sql \"SELECT * FROM marts.customer_recommendations WHERE rank <= 10 LIMIT 20\"\n"
+        "  campaign results:    smartmall sql \"SELECT * FROM marts.campaign_performance ORDER BY day LIMIT 5\"\n"
         "  the Dagster graph:   smartmall ui   (then open http://127.0.0.1:3000)\n"
         "  the commerce API:    smartmall api create-key --role admin; smartmall api serve  (docs: http://127.0.0.1:8000/docs)\n"
         f"  what the API serves: {_serving_state(settings)}  (smartmall serving list)\n"

@@ -3,10 +3,11 @@
 Orders (with their lines) are read by a high-water mark on ``(updated_at, id)``: each run reads
 the orders changed since the last one and replaces their rows in ``raw.commerce_orders`` and
 ``raw.commerce_order_lines`` (an order paid, shipped, returned or cancelled after the first read
-updates the warehouse: no duplicates, no stale status). Members are read by ``(created_at, id)``
-into ``raw.commerce_customers``. dbt's staging unions these with the imported files, with the
-source recorded, so the models learn from the shop on the next run. Payments, refunds, return
-requests, shipments and the stock ledger are copied as they are (``MIRRORS``, by when each row last
+updates the warehouse: no duplicates, no stale status). Members are read by when they last changed
+(a new tier, points) into ``raw.commerce_customers``. dbt's staging unions these with the imported
+files, with the source recorded, so the models learn from the shop on the next run. Payments, refunds, return
+requests, shipments, the stock ledger and the marketing tables (campaigns and their members, coupons,
+order discount lines, the points ledger) are copied as they are (``MIRRORS``, by when each row last
 changed) into ``raw.commerce_*`` tables of their own.
 
 Why an overlap: a transaction that commits late can carry an ``updated_at`` just below the mark
@@ -30,10 +31,16 @@ import polars as pl
 import sqlalchemy as sa
 
 from commerce_api.schema import (
+    Campaign,
+    CampaignMember,
+    Coupon,
+    CouponDefinition,
     Customer,
     Order,
+    OrderDiscount,
     OrderLine,
     Payment,
+    PointsEntry,
     Refund,
     ReturnRequest,
     Shipment,
@@ -50,7 +57,7 @@ TABLES_DDL = {
     "commerce_order_lines": """order_id VARCHAR, line_number INTEGER, sku VARCHAR, quantity INTEGER,
         unit_price BIGINT, location_id VARCHAR, returned_quantity INTEGER, PRIMARY KEY (order_id, line_number)""",
     "commerce_customers": """customer_id VARCHAR PRIMARY KEY, region VARCHAR, home_store_id VARCHAR, tier VARCHAR,
-        birthday DATE, created_at TIMESTAMP, _extracted_at TIMESTAMP""",
+        birthday DATE, created_at TIMESTAMP, _extracted_at TIMESTAMP, updated_at TIMESTAMP""",
     "commerce_watermarks": "source VARCHAR PRIMARY KEY, moment TIMESTAMP, last_id VARCHAR",
 }
 
@@ -60,6 +67,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for name, columns in TABLES_DDL.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({columns})")
+    # warehouses made before members were read by when they changed
+    con.execute("ALTER TABLE raw.commerce_customers ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP")
     for name, mirror in MIRRORS.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({_mirror_ddl(mirror)})")
 
@@ -81,7 +90,7 @@ def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
     ensure_tables(con)
     now = datetime.now()
     orders, lines = _changed_orders(con, engine)
-    customers = _new_customers(con, engine)
+    customers = _changed_customers(con, engine)
     with engine.connect() as db:
         mirrored = {name: _read_mirror(con, db, name, mirror) for name, mirror in MIRRORS.items()}
     con.execute("BEGIN")
@@ -97,9 +106,10 @@ def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
             _set_mark(con, "orders", last["updated_at"], last["order_id"])
         if customers.height:
             con.register("new_customers", customers)
-            con.execute("INSERT OR REPLACE INTO raw.commerce_customers SELECT *, ? FROM new_customers", [now])
-            last = customers.sort("created_at", "customer_id").row(-1, named=True)
-            _set_mark(con, "customers", last["created_at"], last["customer_id"])
+            con.execute("INSERT OR REPLACE INTO raw.commerce_customers BY NAME "
+                        "SELECT *, ?::TIMESTAMP AS _extracted_at FROM new_customers", [now])
+            last = customers.sort("updated_at", "customer_id").row(-1, named=True)
+            _set_mark(con, "customers", last["updated_at"], last["customer_id"])
         for name, rows in mirrored.items():
             if rows.height:
                 _write_mirror(con, name, MIRRORS[name], rows, now)
@@ -168,41 +178,58 @@ def _typed_orders(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
-def _new_customers(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> pl.DataFrame:
-    """Members created since the mark (less the overlap) that the warehouse does not hold yet."""
+def _changed_customers(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> pl.DataFrame:
+    """Members created or changed (tier, points) since the mark (less the overlap), without the
+    versions the warehouse holds."""
     mark = _mark(con, "customers")
     since = mark[0] - OVERLAP if mark else datetime.min
     c = Customer.__table__.c
+    changed = sa.func.coalesce(c.updated_at, c.created_at)
     with engine.connect() as db:
         frame = pl.read_database(sa.select(c.id.label("customer_id"), c.region, c.home_store_id, c.tier, c.birthday,
-                                           c.created_at).where(c.created_at >= since).order_by(c.created_at, c.id),
-                                 db, infer_schema_length=None)
+                                           c.created_at, changed.label("updated_at"))
+                                 .where(changed >= since).order_by(changed, c.id), db, infer_schema_length=None)
     schema = {"customer_id": pl.Utf8, "region": pl.Utf8, "home_store_id": pl.Utf8, "tier": pl.Utf8,
-              "birthday": pl.Date, "created_at": pl.Datetime("us")}
+              "birthday": pl.Date, "created_at": pl.Datetime("us"), "updated_at": pl.Datetime("us")}
     frame = pl.DataFrame(schema=schema) if frame.is_empty() else frame.select(
         pl.col(name).cast(dtype) for name, dtype in schema.items())
-    held = con.sql("SELECT customer_id FROM raw.commerce_customers").pl()
-    return frame.join(held, on="customer_id", how="anti")
+    held = con.sql("SELECT customer_id, updated_at FROM raw.commerce_customers WHERE updated_at >= ?",
+                   params=[since]).pl()
+    return frame.join(held, on=["customer_id", "updated_at"], how="anti")
 
 
 @dataclass(frozen=True)
 class Mirror:
     """A commerce table copied as it is into ``raw.<name>``: rows changed since the mark replace
-    their old versions. ``moment`` is the SQL expression of when a row last changed."""
+    their old versions. ``moment`` is the SQL expression of when a row last changed; ``key`` the
+    columns that identify a row; ``exclude`` the columns that change without moving ``moment``
+    (running counters), left out rather than copied stale."""
 
     table: sa.Table
     moment: str
-    key: str = "id"
+    key: tuple[str, ...] = ("id",)
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[sa.Column]:
+        return [c for c in self.table.columns if c.name not in self.exclude]
 
 
-# what else the API records, copied for the marts and analysts to come (orders and members above
-# feed the sales marts)
+# what else the API records, copied for the marts and analysts (orders and members above feed the
+# sales marts; the marketing tables feed marts.campaign_performance)
 MIRRORS = {
     "commerce_payments": Mirror(Payment.__table__, "updated_at"),
     "commerce_refunds": Mirror(Refund.__table__, "created_at"),
     "commerce_returns": Mirror(ReturnRequest.__table__, "coalesce(decided_at, created_at)"),
     "commerce_shipments": Mirror(Shipment.__table__, "updated_at"),
     "commerce_stock_movements": Mirror(StockMovement.__table__, "created_at"),
+    "commerce_campaigns": Mirror(Campaign.__table__, "updated_at"),
+    "commerce_campaign_members": Mirror(CampaignMember.__table__, "added_at", key=("campaign_id", "customer_id")),
+    "commerce_coupon_definitions": Mirror(CouponDefinition.__table__, "created_at", exclude=("used",)),
+    "commerce_coupons": Mirror(Coupon.__table__, "updated_at"),
+    "commerce_order_discounts": Mirror(OrderDiscount.__table__, "created_at",
+                                       key=("order_id", "line_number", "source")),
+    "commerce_points_ledger": Mirror(PointsEntry.__table__, "created_at", exclude=("remaining",)),
 }
 
 
@@ -220,8 +247,12 @@ def _duckdb_type(column: sa.Column) -> str:
 
 
 def _mirror_ddl(mirror: Mirror) -> str:
-    columns = ", ".join(f'"{c.name}" {_duckdb_type(c)}' for c in mirror.table.columns)
+    columns = ", ".join(f'"{c.name}" {_duckdb_type(c)}' for c in mirror.columns)
     return f"{columns}, _changed_at TIMESTAMP, _extracted_at TIMESTAMP"
+
+
+def _key_sql(mirror: Mirror, prefix: str = "") -> str:
+    return " || '|' || ".join(f'CAST({prefix}"{k}" AS VARCHAR)' for k in mirror.key)
 
 
 def _read_mirror(con: duckdb.DuckDBPyConnection, db: sa.Connection, name: str, mirror: Mirror) -> pl.DataFrame:
@@ -229,25 +260,26 @@ def _read_mirror(con: duckdb.DuckDBPyConnection, db: sa.Connection, name: str, m
     mark = _mark(con, name)
     since = mark[0] - OVERLAP if mark else datetime.min
     moment = sa.literal_column(mirror.moment, type_=sa.DateTime)
-    cols = [sa.cast(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in mirror.table.columns]
+    cols = [sa.cast(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in mirror.columns]
     frame = pl.read_database(sa.select(*cols, moment.label("_changed_at")).select_from(mirror.table)
                              .where(moment >= since), db, infer_schema_length=None)
     schema = {c.name: {"BOOLEAN": pl.Boolean, "BIGINT": pl.Int64, "TIMESTAMP": pl.Datetime("us"), "DATE": pl.Date,
-                       "VARCHAR": pl.Utf8}[_duckdb_type(c)] for c in mirror.table.columns}
+                       "VARCHAR": pl.Utf8}[_duckdb_type(c)] for c in mirror.columns}
     schema["_changed_at"] = pl.Datetime("us")
     if frame.is_empty():
         return pl.DataFrame(schema=schema)
     frame = frame.select(pl.col(n).cast(t) for n, t in schema.items())
-    held = con.sql(f'SELECT CAST("{mirror.key}" AS VARCHAR) AS _k, _changed_at FROM raw.{name} '
-                   "WHERE _changed_at >= ?", params=[since]).pl()
-    return (frame.with_columns(_k=pl.col(mirror.key).cast(pl.Utf8))
-            .join(held, on=["_k", "_changed_at"], how="anti").drop("_k"))
+    held = con.sql(f"SELECT {_key_sql(mirror)} AS _k, _changed_at FROM raw.{name} WHERE _changed_at >= ?",
+                   params=[since]).pl()
+    key = pl.concat_str([pl.col(k).cast(pl.Utf8) for k in mirror.key], separator="|")
+    return frame.with_columns(_k=key).join(held, on=["_k", "_changed_at"], how="anti").drop("_k")
 
 
 def _write_mirror(con: duckdb.DuckDBPyConnection, name: str, mirror: Mirror, rows: pl.DataFrame,
                   now: datetime) -> None:
     con.register(f"changed_{name}", rows)
-    con.execute(f'DELETE FROM raw.{name} WHERE "{mirror.key}" IN (SELECT "{mirror.key}" FROM changed_{name})')
+    same = " AND ".join(f'raw.{name}."{k}" = c."{k}"' for k in mirror.key)
+    con.execute(f"DELETE FROM raw.{name} USING changed_{name} AS c WHERE {same}")
     con.execute(f"INSERT INTO raw.{name} BY NAME SELECT *, ?::TIMESTAMP AS _extracted_at FROM changed_{name}", [now])
-    last = rows.sort("_changed_at", mirror.key).row(-1, named=True)
-    _set_mark(con, name, last["_changed_at"], str(last[mirror.key]))
+    last = rows.sort("_changed_at", *mirror.key).row(-1, named=True)
+    _set_mark(con, name, last["_changed_at"], "|".join(str(last[k]) for k in mirror.key))

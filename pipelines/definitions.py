@@ -18,6 +18,9 @@ from pipelines.environment import prepare_environment
 
 # single-run backfills of daily partitions are marked beta; they are what ingesting a range of days needs
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+MARKETING_MODELS = [dg.AssetKey(["staging", name]) for name in (
+    "stg_commerce_campaigns", "stg_commerce_campaign_members", "stg_commerce_coupons",
+    "stg_commerce_order_discounts")] + [dg.AssetKey(["marts", "campaign_performance"])]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
@@ -49,6 +52,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
     # the commerce API's orders and members, read every hour (the nightly refresh builds the marts on them)
     commerce_job = dg.define_asset_job("commerce", selection=dg.AssetSelection.assets(
         *(dg.AssetKey(["raw", name]) for name in COMMERCE_KEYS)))
+    # what a campaign did, as soon as the API has recorded it: the loop's read and the marketing mart
+    marketing_job = dg.define_asset_job("marketing", selection=dg.AssetSelection.assets(
+        *(dg.AssetKey(["raw", name]) for name in COMMERCE_KEYS), *MARKETING_MODELS))
     commerce_hourly = dg.ScheduleDefinition(job=commerce_job, cron_schedule="0 * * * *",
                                             execution_timezone="Asia/Shanghai")
 
@@ -69,7 +75,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*assets, build_snapshot_asset(settings, marts), build_publish_asset(settings, marts)],
         asset_checks=build_model_checks(),
-        jobs=[refresh_job, ingest_job, commerce_job],
+        jobs=[refresh_job, ingest_job, commerce_job, marketing_job],
         schedules=[daily_refresh, commerce_hourly],
         sensors=[build_landing_sensor(refresh_job, settings)],
         resources={

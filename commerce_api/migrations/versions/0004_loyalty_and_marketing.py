@@ -103,6 +103,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.String(length=36), nullable=True),
     sa.Column('issued_at', sa.DateTime(), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.ForeignKeyConstraint(['definition_id'], ['coupon_definitions.id'], ),
@@ -111,6 +112,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('coupons', schema=None) as batch_op:
         batch_op.create_index('ix_coupons_customer', ['customer_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coupons_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('points_ledger',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -137,10 +139,13 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint('amount > 0', name='ck_discount_amount'),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
     sa.PrimaryKeyConstraint('order_id', 'line_number', 'source')
     )
+    with op.batch_alter_table('order_discounts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_discounts_created_at'), ['created_at'], unique=False)
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tier_since', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(), nullable=True))

@@ -9,18 +9,34 @@ with imported as (
     from {{ source('raw', 'transactions') }}
 ),
 
+-- each API order line's discounts (tier, campaign, coupon, points), its campaign and its coupon's code
+api_discounts as (
+    select
+        d.order_id,
+        d.line_number,
+        sum(d.amount) / 100.0 as discount_amount,
+        max(case when d.kind = 'campaign' then d.source end) as promotion_id,
+        max(c.code) as coupon_code
+    from {{ source('raw', 'commerce_order_discounts') }} as d
+    left join {{ source('raw', 'commerce_coupon_definitions') }} as c
+        on d.kind = 'coupon' and d.source = 'coupon:' || cast(c.id as varchar)
+    group by d.order_id, d.line_number
+),
+
 api_lines as (
     select o.*, l.line_number, l.sku, l.quantity, l.returned_quantity,
-           l.unit_price / 100.0 as unit_price  -- the API keeps minor units
+           l.unit_price / 100.0 as unit_price,  -- the API keeps minor units
+           coalesce(d.discount_amount, 0) as line_discount, d.promotion_id, d.coupon_code
     from {{ source('raw', 'commerce_orders') }} as o
     inner join {{ source('raw', 'commerce_order_lines') }} as l using (order_id)
+    left join api_discounts as d using (order_id, line_number)
     where o.status in {{ "('" ~ var('commerce_sold_statuses') | join("', '") ~ "')" }}
 ),
 
 api_sales as (
     select
-        order_id, line_number, customer_id, sku, quantity, unit_price, 0.0 as discount_amount,
-        created_at as ordered_at, store_id, channel, fulfillment, null as coupon_code, null as promotion_id,
+        order_id, line_number, customer_id, sku, quantity, unit_price, line_discount as discount_amount,
+        created_at as ordered_at, store_id, channel, fulfillment, coupon_code, promotion_id,
         null as payment_method, null as original_order_id, 'commerce_api' as source,
         'commerce:' || order_id as _batch, _extracted_at as _ingested_at
     from api_lines
@@ -29,9 +45,10 @@ api_sales as (
 api_returns as (
     select
         order_id || '-R' as order_id, line_number, customer_id, sku, -returned_quantity as quantity, unit_price,
-        0.0 as discount_amount, updated_at as ordered_at, store_id, channel, fulfillment, null as coupon_code,
-        null as promotion_id, null as payment_method, order_id as original_order_id, 'commerce_api' as source,
-        'commerce:' || order_id as _batch, _extracted_at as _ingested_at
+        -- the share of the line's discount the returned units had comes back with them
+        -line_discount * returned_quantity / quantity as discount_amount, updated_at as ordered_at, store_id,
+        channel, fulfillment, coupon_code, promotion_id, null as payment_method, order_id as original_order_id,
+        'commerce_api' as source, 'commerce:' || order_id as _batch, _extracted_at as _ingested_at
     from api_lines
     where returned_quantity > 0
 ),
