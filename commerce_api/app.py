@@ -34,9 +34,10 @@ from commerce_api.routes import (
     marketing,
     orders,
     recommendations,
+    social,
 )
 from commerce_api.signing import signing_secrets
-from commerce_api.sweeper import sweep_expired
+from commerce_api.sweeper import fail_expired_groups, sweep_expired
 from data.settings import Settings, load_settings
 from serving.live import LiveSnapshot
 
@@ -78,6 +79,9 @@ async def _sweep_forever(svc: Services) -> None:
             cancelled = await run_in_threadpool(sweep_expired, svc.sessions, svc.payments, svc.settings)
             if cancelled:
                 log.info("sweeper cancelled %d expired orders", len(cancelled))
+            failed = await run_in_threadpool(fail_expired_groups, svc.sessions, svc.payments, svc.settings)
+            if failed:
+                log.info("sweeper failed %d group buys past their deadline", failed)
         except Exception:  # keep sweeping; the next round retries
             log.exception("reservation sweep failed")
         if time.monotonic() - last_loyalty >= LOYALTY_EVERY_SECONDS:
@@ -113,7 +117,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     errors.install(app)
     openapi.install(app)
     routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations,
-                                     insights, marketing)
+                                     insights, marketing, social)
               for route in module.router.routes]
     # A request is matched against the routes in order, one by one. The app holds every route itself
     # rather than including the routers (FastAPI matches an included router's routes twice over, and

@@ -56,11 +56,12 @@ def cmd_create_key(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_sweep(_: argparse.Namespace, settings: Settings) -> None:
-    from commerce_api.sweeper import sweep_expired
+    from commerce_api.sweeper import fail_expired_groups, sweep_expired
 
     svc = _services(settings)
     done = sweep_expired(svc.sessions, svc.payments, svc.settings)
     print(f"cancelled {len(done)} expired order(s)")
+    print(f"failed {fail_expired_groups(svc.sessions, svc.payments, svc.settings)} group buy(s) past their deadline")
 
 
 def cmd_export_stock(_: argparse.Namespace, settings: Settings) -> None:

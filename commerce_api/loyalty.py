@@ -19,12 +19,12 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta
 
-from sqlalchemy import extract, func, insert, literal, select, update
+from sqlalchemy import exists, extract, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from commerce_api.db import core
 from commerce_api.errors import ApiError, conflict
-from commerce_api.schema import Coupon, CouponDefinition, Customer, Order, PointsEntry, TierRule
+from commerce_api.schema import Coupon, CouponDefinition, Customer, Order, PointsEntry, Referral, TierRule
 from data.settings import Settings
 
 POINTS_PER_UNIT = 100  # one point per 100 minor units (one yuan) paid
@@ -246,7 +246,21 @@ def run_schedule(session: Session, settings: Settings, now: datetime) -> dict[st
     session.flush()
     tiers = evaluate_tiers(session, now, grace_days=settings.tier_grace_days)
     return {"purchases_credited": credited, "points_expired": expired, "tier_upgrades": tiers["up"],
-            "tier_downgrades": tiers["down"], "birthday_coupons": issue_birthday_coupons(session, now)}
+            "tier_downgrades": tiers["down"], "birthday_coupons": issue_birthday_coupons(session, now),
+            "referrals_rewarded": reward_referrals(session, settings, now)}
+
+
+def reward_referrals(session: Session, settings: Settings, now: datetime) -> int:
+    """Both sides of each pending referral whose newcomer has completed an order get
+    ``referral_points`` (once: the ledger's (kind, reference) is unique); returns the referrals rewarded."""
+    due = session.scalars(select(Referral).where(Referral.status == "pending", exists().where(
+        Order.customer_id == Referral.invitee_id, Order.status.in_(EARNED))).with_for_update()).all()
+    for referral in due:
+        for member in (referral.referrer_id, referral.invitee_id):
+            credit(session, settings, member, settings.referral_points, "referral", f"invitee:{referral.invitee_id}",
+                   now)
+        referral.status, referral.rewarded_at = "rewarded", now
+    return len(due)
 
 
 def balance_mismatches(session: Session) -> list[tuple[str, int, int, int]]:

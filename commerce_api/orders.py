@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from commerce_api import campaigns, coupons, discounts, inventory, loyalty
+from commerce_api import campaigns, coupons, discounts, group_buys, inventory, loyalty
 from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
 from commerce_api.db import core, dialect_insert, driver_rows, on_postgresql
@@ -75,6 +75,7 @@ class OrderIn:
     coupon_code: str | None = None
     coupon_id: int | None = None
     points: int = 0  # points to redeem (one pays one minor unit)
+    group: group_buys.Seat | None = None  # a group-buy order: open or join a group of a deal
 
 
 def transition(order: Order, to: str, now: datetime) -> None:
@@ -202,10 +203,11 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
 
 
 def _price(session: Session, req: OrderIn, skus: dict[str, Row], wanted: dict[str, int], unit: dict[str, int],
-           sales: dict[str, FlashSale], chosen: coupons.Chosen | None, points_cap_percent: int,
+           fixed: set[str], chosen: coupons.Chosen | None, points_cap_percent: int,
            now: datetime) -> discounts.Priced:
-    """The order priced per SKU (line ``n`` = the n-th SKU of ``wanted``): tier, campaign, coupon, points."""
-    lines = [discounts.Line(n, sku, skus[sku].category, qty, unit[sku], flash=sku in sales)
+    """The order priced per SKU (line ``n`` = the n-th SKU of ``wanted``): tier, campaign, coupon, points;
+    SKUs in ``fixed`` (a flash-sale or group price) take points only."""
+    lines = [discounts.Line(n, sku, skus[sku].category, qty, unit[sku], flash=sku in fixed)
              for n, (sku, qty) in enumerate(wanted.items(), start=1)]
     first = next(iter(skus.values()))
     running = campaigns.running_rules(session, req.customer_id, req.channel, req.store_id, now)
@@ -251,11 +253,18 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     if sales and not req.customer_id:
         raise ApiError(422, "member_required", f"{', '.join(sorted(sales))} in a flash sale: members only")
     unit = {sku: sales[sku].price if sku in sales else prices[sku].price for sku in wanted}
+    deal = group_buys.check(session, req.group, req.customer_id, wanted, now) if req.group else None
+    if deal is not None:
+        unit[deal.sku] = deal.group_price
     chosen = coupons.choose(session, code=req.coupon_code, coupon_id=req.coupon_id, customer_id=req.customer_id,
                             channel=req.channel, store_id=req.store_id, now=now)
     if req.points and not req.customer_id:
         raise ApiError(422, "member_required", "points are redeemed by members")
-    priced = _price(session, req, skus, wanted, unit, sales, chosen, points_cap_percent, now)
+    # flash-sale and group prices take no further deal but points
+    fixed = set(sales) | ({deal.sku} if deal else set())
+    priced = _price(session, req, skus, wanted, unit, fixed, chosen, points_cap_percent, now)
+    # the seat first: a full group refuses before any stock is locked; a refusal later rolls it back
+    group_id = group_buys.take_seat(session, deal, req.group, req.customer_id, now) if deal else None
     deposit, ship_after = 0, None
     for n, (sku, _) in enumerate(wanted.items(), start=1):  # the same whichever locations the stock comes from
         row = skus[sku]
@@ -266,7 +275,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                   store_id=req.store_id, delivery_region=region, status="created", total=priced.total,
                   subtotal=priced.subtotal, points_redeemed=priced.points,
                   coupon_definition_id=chosen.definition.id if chosen else None,
-                  coupon_id=chosen.coupon.id if chosen and chosen.coupon else None, deposit=deposit,
+                  coupon_id=chosen.coupon.id if chosen and chosen.coupon else None, group_buy_id=group_id,
+                  deposit=deposit,
                   paid=0, refunded=0, reserved_until=now + timedelta(seconds=ttl_seconds), ship_after=ship_after,
                   cancel_reason=None, created_at=now, updated_at=now, completed_at=None)
     for attempt in range(3):
@@ -274,7 +284,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
         stock = None if attempt else {sku: skus[sku].stock for sku in wanted}
         picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region, stock)
         lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
-                           price_rule=f"flash:{sales[p.sku].id}" if p.sku in sales else prices[p.sku].rule,
+                           price_rule=(f"flash:{sales[p.sku].id}" if p.sku in sales else
+                                       f"group:{deal.id}" if deal and p.sku == deal.sku else prices[p.sku].rule),
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
@@ -407,6 +418,7 @@ def cancel(session: Session, order: Order, reason: str, now: datetime, refund, s
     transition(order, "cancelled", now)
     order.cancel_reason, order.reserved_until = reason, None
     coupons.give_back(session, order, now)
+    group_buys.give_seat_back(session, order, now)
     loyalty.refund_redeemed(session, settings, order, order.points_redeemed, f"order:{order.id}:cancelled", now)
     if order.paid > order.refunded:
         refund(order, reason)
@@ -417,10 +429,12 @@ def reserve_again(session: Session, order: Order, now: datetime) -> bool:
     there (all lines or none). Returns whether it worked."""
     lines = lines_of(session, order.id)
     try:
-        with session.begin_nested():  # the flash-sale quotas too, or nothing
+        with session.begin_nested():  # the flash-sale quotas and the group seat too, or nothing
+            if order.group_buy_id is not None:
+                group_buys.retake_seat(session, order.group_buy_id, now)
             if not inventory.reserve(session, [(ln.sku, ln.location_id, ln.pool, ln.quantity) for ln in lines],
                                      f"order:{order.id}:late-payment"):
-                return False  # reserve changed nothing
+                raise conflict("out_of_stock", "the stock is gone")  # rolls the seat back too
             for line in lines:
                 if line.flash_sale_id and order.customer_id:
                     _take_flash_quota(session, session.get(FlashSale, line.flash_sale_id), order.customer_id,

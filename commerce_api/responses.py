@@ -118,6 +118,7 @@ class CustomerOut(Out):
     points: int
     stored_value: Amount
     birthday: Day | None
+    merged_into: str | None = Field(None, description="set when this member was merged into another")
 
 
 class Balance(Out):
@@ -265,6 +266,7 @@ class OrderOut(Out):
     subtotal: Amount = Field(description="the lines at the price in force, before discounts")
     total: Amount = Field(description="to pay: the subtotal less every discount line")
     points_redeemed: int
+    group_buy_id: int | None = Field(None, description="the group buy the order is in")
     discounts: list[DiscountOut]
     deposit: Amount
     paid: Amount
@@ -384,6 +386,7 @@ class ApiKey(Out):
 
 class Swept(Out):
     cancelled: list[str] = Field(description="ids of the orders whose reservation had expired: cancelled, stock released")
+    groups_failed: int = Field(0, description="group buys past their deadline: failed, their orders cancelled and refunded")
 
 
 class Related(Out):
@@ -605,4 +608,53 @@ class LoyaltyRun(Out):
     tier_upgrades: int
     tier_downgrades: int
     birthday_coupons: int
+    referrals_rewarded: int
     campaigns_ended: int
+
+
+class GroupDealOut(Out):
+    id: int
+    name: str
+    sku: str
+    group_price: int = Field(description="minor units, per unit")
+    group_size: int
+    hours_to_form: int
+    max_quantity: int
+    starts_at: Timestamp
+    ends_at: Timestamp
+
+
+class GroupBuyOut(Out):
+    id: int
+    deal_id: int
+    sku: str
+    group_price: int
+    size: int
+    members: int
+    places_left: int
+    status: str = Field(description="forming, formed (full) or failed (not full by the deadline: orders refunded)")
+    deadline: Timestamp
+    leader_id: str
+
+
+class InviteCode(Out):
+    customer_id: str
+    code: str
+    rewarded: int = Field(description="members brought whose first order completed (both were rewarded)")
+    pending: int = Field(description="members brought who have not completed an order yet")
+
+
+class ReferralOut(Out):
+    invitee_id: str
+    referrer_id: str
+    status: str
+    created_at: Timestamp
+
+
+class Merged(Out):
+    customer: CustomerOut = Field(description="the member that remains")
+    merged: str = Field(description="the member merged into it")
+    orders: int
+    coupons: int
+    points: int
+    stored_value: int

@@ -188,8 +188,12 @@ class Customer(Base):
     # row last changed (the platform reads members incrementally by it)
     tier_since: Mapped[datetime | None]
     updated_at: Mapped[datetime | None] = mapped_column(index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # verified: two members, one person
+    invite_code: Mapped[str | None] = mapped_column(String(16))
+    merged_into: Mapped[str | None] = mapped_column(String(64))  # the member this one was merged into
     __table_args__ = (CheckConstraint("stored_value >= 0", name="ck_stored_value_non_negative"),
-                      CheckConstraint("points >= 0", name="ck_points_non_negative"))
+                      CheckConstraint("points >= 0", name="ck_points_non_negative"),
+                      UniqueConstraint("invite_code", name="uq_customers_invite_code"))
 
 
 class StoredValueEntry(Base):
@@ -250,6 +254,8 @@ class Order(Base):
     coupon_definition_id: Mapped[int | None] = mapped_column(
         ForeignKey("coupon_definitions.id", name="fk_orders_coupon_definition_id"))
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", name="fk_orders_coupon_id"))
+    group_buy_id: Mapped[int | None] = mapped_column(ForeignKey("group_buys.id", name="fk_orders_group_buy_id"),
+                                                     index=True)
     deposit: Mapped[int] = mapped_column(BigInteger, default=0)  # pre-sale deposit due first
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -481,3 +487,53 @@ class OrderDiscount(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(index=True)
     __table_args__ = (CheckConstraint("amount > 0", name="ck_discount_amount"),)
+
+
+# ------------------------------------------------------------------ group buys (拼团) and referrals
+class GroupDeal(Base):
+    """A group-buy deal: ``sku`` at ``group_price`` (minor units) to groups of ``group_size`` members
+    that form within ``hours_to_form`` of being opened; a member buys at most ``max_quantity``."""
+
+    __tablename__ = "group_deals"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
+    group_price: Mapped[int] = mapped_column(BigInteger)
+    group_size: Mapped[int] = mapped_column(Integer)
+    hours_to_form: Mapped[int] = mapped_column(Integer)
+    max_quantity: Mapped[int] = mapped_column(Integer, default=1)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("group_price > 0 AND group_size BETWEEN 2 AND 100 AND hours_to_form > 0 "
+                                      "AND max_quantity >= 1 AND ends_at > starts_at", name="ck_group_deal"),)
+
+
+class GroupBuy(Base):
+    """One group of a deal: ``members`` seats taken by its members' orders (never above ``size``: a
+    conditional UPDATE takes a seat), ``forming`` until full (``formed``) or its deadline (``failed``:
+    every order in it is cancelled and refunded)."""
+
+    __tablename__ = "group_buys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("group_deals.id"), index=True)
+    leader_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    size: Mapped[int] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10))  # forming | formed | failed
+    deadline: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("members BETWEEN 0 AND size", name="ck_group_members"),)
+
+
+class Referral(Base):
+    """Who invited whom (one referrer per invitee), rewarded once the invitee's first order completes."""
+
+    __tablename__ = "referrals"
+    invitee_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    referrer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(128), unique=True)  # one device is referred once
+    status: Mapped[str] = mapped_column(String(10))  # pending | rewarded
+    created_at: Mapped[datetime]
+    rewarded_at: Mapped[datetime | None]

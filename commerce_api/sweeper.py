@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from commerce_api import orders
+from commerce_api import group_buys, orders
 from commerce_api.clock import utcnow
 from commerce_api.db import transaction
 from commerce_api.payments import Payments
@@ -33,3 +33,16 @@ def sweep_expired(factory: sessionmaker[Session], payments: Payments, settings: 
                               lambda o, r, s=session: payments.refund(s, o, r), settings)
                 done.append(order_id)
     return done
+
+
+def fail_expired_groups(factory: sessionmaker[Session], payments: Payments, settings: Settings,
+                        now: datetime | None = None) -> int:
+    """Fail the group buys still forming at their deadline: every order in them is cancelled and what
+    was paid refunded (an order already handed over stays, for after-sale); returns the groups failed."""
+    now = now or utcnow()
+    with transaction(factory) as session:
+        def cancel(order, reason: str) -> None:
+            if "cancelled" in orders.TRANSITIONS[order.status]:
+                orders.cancel(session, order, reason, now, lambda o, r: payments.refund(session, o, r), settings)
+
+        return group_buys.fail_expired(session, now, cancel)

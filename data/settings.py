@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     tier_grace_days: int = _setting(30, "COMMERCE_TIER_GRACE_DAYS",
                                     "loyalty: a member keeps a tier at least this many days before a downgrade",
                                     ge=0)
+    referral_points: int = _setting(500, "COMMERCE_REFERRAL_POINTS",
+                                    "loyalty: points to each side once a referred member's first order completes",
+                                    ge=1)
     non_returnable_categories: tuple[str, ...] = _setting(
         ("Fresh Food", "Gift Cards", "Underwear"), "COMMERCE_NON_RETURNABLE_CATEGORIES",
         "categories never returned (a JSON list in the environment)")

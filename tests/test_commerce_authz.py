@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
@@ -111,6 +112,43 @@ def saved_segment(w: World) -> str:
     name = _uid("seg").lower()
     w.call("POST", "/segments", role="marketer", expect=201, json={"name": name, "rule": {"tiers": ["gold"]}})
     return name
+
+
+def _deal(w: World) -> int:
+    now = datetime.now(UTC)
+    return w.call("POST", "/group-deals", role="marketer", expect=201, json={
+        "name": "pair", "sku": "CASE-BLK", "group_price": 100, "group_size": 2, "hours_to_form": 1,
+        "starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}).json()["id"]
+
+
+def open_group(w: World) -> int:
+    """A group C1 opened (one place of two taken)."""
+    w.call("POST", "/inventory/receipts", expect=201, json={"location_id": "RW-E",
+                                                            "lines": [{"sku": "CASE-BLK", "quantity": 1}]})
+    return w.call("POST", "/orders", role="shopper", expect=201, json={
+        "channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}],
+        "group_buy": {"deal_id": _deal(w)}}).json()["group_buy_id"]
+
+
+def new_member_and_a_code(w: World) -> tuple[str, str]:
+    """A member who just joined (to be referred) and another member's invite code."""
+    invitee = _uid("NEW")
+    w.call("POST", "/customers", role="service", expect=201, json={"id": invitee, "member_code": invitee})
+    return invitee, w.call("GET", "/customers/C2/invite-code", role="service", expect=200).json()["code"]
+
+
+def _referral(w: World) -> Request:
+    invitee, code = new_member_and_a_code(w)
+    return f"/customers/{invitee}/referral", {"json": {"code": code}}
+
+
+def _merge(w: World) -> Request:
+    """Two members of one phone (S1's): the second merges into the first."""
+    phone, ids = f"+86{uuid.uuid4().int % 10**11:011d}", [_uid("M"), _uid("M")]
+    for cid in ids:
+        w.call("POST", "/customers", role="service", expect=201,
+               json={"id": cid, "member_code": cid, "phone": phone, "home_store_id": "S1"})
+    return f"/customers/{ids[0]}/merge", {"json": {"other_id": ids[1], "phone": phone}}
 
 
 def _campaign() -> dict:
@@ -213,6 +251,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/campaigns"): rule({"marketer", "service", "admin"}, lambda w: ("/campaigns", {})),
     ("GET", "/campaigns/{campaign_id}"): rule({"marketer", "service", "admin"}, lambda w: (
         f"/campaigns/{draft_campaign(w)}", {})),
+    # group buys: marketers define deals; anyone with a key sees them and the groups to join
+    ("POST", "/group-deals"): rule({"marketer", "admin"}, lambda w: ("/group-deals", {"json": {
+        "name": "pair", "sku": "CASE-BLK", "group_price": 100, "group_size": 2, "hours_to_form": 1, **_window()}})),
+    ("GET", "/group-deals"): rule(KEYED, lambda w: ("/group-deals", {})),
+    ("GET", "/group-deals/{deal_id}/groups"): rule(KEYED, lambda w: (f"/group-deals/{_deal(w)}/groups", {})),
+    ("GET", "/groups/{group_id}"): rule(KEYED, lambda w: (f"/groups/{open_group(w)}", {})),
+    # referrals: a member's own invite code; a newcomer names theirs (themself, or the sign-up service)
+    ("GET", "/customers/{customer_id}/invite-code"): rule({"shopper", "service", "admin"}, lambda w: (
+        "/customers/C1/invite-code", {})),
+    ("POST", "/customers/{customer_id}/referral"): rule({"service", "admin"}, _referral),
+    ("POST", "/customers/{customer_id}/merge"): rule({"staff_s1", "service", "admin"}, _merge),
     ("GET", "/segments"): rule({"marketer", "service", "admin"}, lambda w: ("/segments", {})),
     ("POST", "/segments"): rule({"marketer", "admin"}, lambda w: (
         "/segments", {"json": {"name": _uid("seg").lower(), "rule": {"rfm_segments": ["Champions"]}}})),

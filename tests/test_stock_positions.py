@@ -90,15 +90,18 @@ def home_copy(small_home, tmp_path):
 
 def test_committed_stock_lowers_the_replenishment_position(home_copy):
     con = duckdb.connect(str(home_copy / "warehouse" / "smartmall.duckdb"))
-    before = suggestions(planning_frame(con, load_settings().supplier_lead_days))
-    assert (before["committed"] == 0).all()  # nothing exported yet
-    # a selling store row with stock and nothing in transit: commit all of it in the API (a checkout
-    # reservation, as a shopper would), which leaves a position of 0, below any reorder point
-    row = before.filter((pl.col("location_kind") == "store") & (pl.col("on_hand") >= 2) & (pl.col("daily_mean") > 0)
-                        & (pl.col("in_transit") == 0)).row(0, named=True)
-    committed = int(row["on_hand"])
     settings = Settings(home=home_copy)  # its SQLite commerce database and landing folder
     services = build_services(settings)
+    # what the API holds already (the demo campaign's paid pickups are allocated at their stores)
+    export_stock_positions(services.sessions, settings.landing)
+    ingest_table(con, "stock_positions", settings.landing)
+    before = suggestions(planning_frame(con, load_settings().supplier_lead_days))
+    assert (before["committed"] > 0).any()
+    # a selling store row with stock, nothing committed and nothing in transit: commit all of it in the
+    # API (a checkout reservation, as a shopper would), which leaves a position of 0, below any reorder point
+    row = before.filter((pl.col("location_kind") == "store") & (pl.col("on_hand") >= 2) & (pl.col("daily_mean") > 0)
+                        & (pl.col("in_transit") == 0) & (pl.col("committed") == 0)).row(0, named=True)
+    committed = int(row["on_hand"])
     with transaction(services.sessions) as s:
         must_apply(s, row["sku"], row["location_id"], SHARED, "reservation", reserved=committed)
     export_stock_positions(services.sessions, settings.landing)

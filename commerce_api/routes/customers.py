@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import and_, bindparam, or_, select
 
-from commerce_api import inventory
+from commerce_api import inventory, members
 from commerce_api import responses as R
 from commerce_api.clock import iso, utcnow
 from commerce_api.db import transaction
@@ -31,6 +31,13 @@ class CustomerIn(Strict):
     home_store_id: Ident | None = None
     tier: Literal["member", "silver", "gold", "diamond"] = "member"
     birthday: date | None = Field(None, strict=False)
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9]{6,20}$")] | None = Field(
+        None, description="verified by the sign-up (one person's members share it: referral guard, merging)")
+
+
+class MergeIn(Strict):
+    other_id: Ident = Field(description="the member merged into this one (their code keeps working at the till)")
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9]{6,20}$")] = Field(description="the verified phone both carry")
 
 
 class TopUpIn(Strict):
@@ -41,7 +48,7 @@ class TopUpIn(Strict):
 def customer_dict(c: Customer) -> dict:
     return {"id": c.id, "member_code": c.member_code, "name": c.name, "region": c.region,
             "home_store_id": c.home_store_id, "tier": c.tier, "points": c.points, "stored_value": c.stored_value,
-            "birthday": c.birthday.isoformat() if c.birthday else None}
+            "birthday": c.birthday.isoformat() if c.birthday else None, "merged_into": c.merged_into}
 
 
 @router.post("/customers", status_code=201, response_model=R.CustomerOut)
@@ -113,9 +120,27 @@ def till_member(member_code: Ident, who: Caller, svc: Svc) -> JSONResponse:
     who.require("store_staff")
     with svc.reads() as s:
         c = s.execute(select(Customer).where(Customer.member_code == member_code)).scalar_one_or_none()
+        if c is not None and c.merged_into:
+            c = members.resolve(s, c)  # a merged card finds the member it became
     if c is None:
         raise not_found("member code", member_code)
     return json_as_is(customer_dict(c))
+
+
+@router.post("/customers/{customer_id}/merge", response_model=R.Merged)
+def merge_member(customer_id: Ident, body: MergeIn, who: Caller, svc: Svc) -> dict:
+    """Merge another member of the same person (found by the verified phone both carry) into this
+    one: orders, carts, points lots, stored value and coupons move over; one member code at the till.
+    Store staff merge at their own store's members' request."""
+    who.require("store_staff", "service")
+    now = utcnow()
+    with transaction(svc.sessions) as s:
+        if who.role == "store_staff":
+            homes = set(s.scalars(select(Customer.home_store_id).where(Customer.id.in_([customer_id, body.other_id]))))
+            if who.store_id not in homes:
+                raise ApiError(403, "forbidden", f"neither member belongs to store {who.store_id}")
+        moved = members.merge(s, customer_id, body.other_id, body.phone, now)
+        return {"customer": customer_dict(s.get(Customer, customer_id)), "merged": body.other_id, **moved}
 
 
 # One round trip for all a scan shows: the SKU (by barcode or id), its product, its price in force at

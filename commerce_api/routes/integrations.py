@@ -159,6 +159,8 @@ def new_key(body: KeyIn, who: Caller, svc: Svc) -> dict:
 
 @router.post("/admin/sweep-reservations", response_model=R.Swept)
 def sweep(who: Caller, svc: Svc) -> dict:
-    """Cancel orders whose reservation expired (the app also runs this every few seconds)."""
+    """Cancel orders whose reservation expired and fail the group buys past their deadline, refunding
+    their orders (the app also runs this every few seconds)."""
     who.require("service")
-    return {"cancelled": sweeper.sweep_expired(svc.sessions, svc.payments, svc.settings)}
+    return {"cancelled": sweeper.sweep_expired(svc.sessions, svc.payments, svc.settings),
+            "groups_failed": sweeper.fail_expired_groups(svc.sessions, svc.payments, svc.settings)}

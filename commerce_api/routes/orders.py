@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commerce_api import aftersale, idempotency, orders
+from commerce_api import aftersale, group_buys, idempotency, orders
 from commerce_api import responses as R
 from commerce_api.auth import Principal
 from commerce_api.clock import as_utc, iso, utcnow
@@ -45,6 +45,11 @@ class LineIn(Strict):
     quantity: Quantity
 
 
+class GroupSeatIn(Strict):
+    deal_id: int = Field(ge=1, le=2**62)
+    group_id: int | None = Field(None, ge=1, le=2**62, description="the group to join; none: open a new one")
+
+
 class OrderIn(Strict):
     channel: Channel
     fulfillment: Fulfillment = "delivery"
@@ -56,6 +61,7 @@ class OrderIn(Strict):
     coupon_id: int | None = Field(None, ge=1, le=2**62, description="one of the member's own coupons")
     points: int = Field(0, ge=0, le=10**12, description="points to redeem: one pays one minor unit, up to the "
                                                        "configured share of the order")
+    group_buy: GroupSeatIn | None = Field(None, description="a group-buy order: open a group of a deal or join one")
 
 
 class CartIn(Strict):
@@ -117,7 +123,7 @@ def order_dict(session: Session, o: Order, lines: list | None = None, shipments:
     return {
         "id": o.id, "status": o.status, "customer_id": o.customer_id, "channel": o.channel,
         "fulfillment": o.fulfillment, "store_id": o.store_id, "delivery_region": o.delivery_region,
-        "subtotal": o.subtotal, "total": o.total, "points_redeemed": o.points_redeemed,
+        "subtotal": o.subtotal, "total": o.total, "points_redeemed": o.points_redeemed, "group_buy_id": o.group_buy_id,
         "discounts": [{"line_number": d.line_number, "kind": d.kind, "source": d.source, "amount": d.amount}
                       for d in (discounts if discounts is not None else discounts_of(session, o))],
         "deposit": o.deposit, "paid": o.paid, "refunded": o.refunded,
@@ -192,7 +198,9 @@ def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey 
     req = orders.OrderIn(channel=body.channel, fulfillment=body.fulfillment, customer_id=body.customer_id,
                          store_id=body.store_id, delivery_region=body.delivery_region,
                          lines=tuple(orders.LineIn(ln.sku, ln.quantity) for ln in body.lines),
-                         coupon_code=body.coupon_code, coupon_id=body.coupon_id, points=body.points)
+                         coupon_code=body.coupon_code, coupon_id=body.coupon_id, points=body.points,
+                         group=group_buys.Seat(body.group_buy.deal_id, body.group_buy.group_id)
+                         if body.group_buy else None)
     return _place(svc, who, req, idempotency_key, "POST /orders", body)
 
 
