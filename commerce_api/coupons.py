@@ -93,12 +93,14 @@ def choose(session: Session, *, code: str | None, coupon_id: int | None, custome
 def claim(session: Session, chosen: Chosen, customer_id: str | None, order_id: str, now: datetime) -> None:
     """Count one use against every limit, or 409 and nothing counted (the transaction rolls back)."""
     d = chosen.definition
-    taken = session.execute(update(CouponDefinition).where(
-        CouponDefinition.id == d.id,
-        (CouponDefinition.usage_limit.is_(None)) | (CouponDefinition.used < CouponDefinition.usage_limit))
-        .values(used=CouponDefinition.used + 1).returning(CouponDefinition.used)).first()
-    if taken is None:
-        raise conflict("coupon_exhausted", f"{d.name} has been used its {d.usage_limit} times")
+    # only a total limit needs the shared counter: one row every checkout updates would serialise all
+    # checkouts with the coupon on its lock (an unlimited coupon's uses are counted from the orders)
+    if d.usage_limit is not None:
+        taken = session.execute(update(CouponDefinition).where(
+            CouponDefinition.id == d.id, CouponDefinition.used < CouponDefinition.usage_limit)
+            .values(used=CouponDefinition.used + 1).returning(CouponDefinition.used)).first()
+        if taken is None:
+            raise conflict("coupon_exhausted", f"{d.name} has been used its {d.usage_limit} times")
     if d.per_customer_limit is not None:
         stmt = dialect_insert(session, CouponUse).values(definition_id=d.id, customer_id=customer_id, uses=1)
         stmt = stmt.on_conflict_do_update(
@@ -118,7 +120,7 @@ def give_back(session: Session, order: Order, now: datetime) -> None:
     if order.coupon_definition_id is None:
         return
     session.execute(update(CouponDefinition).where(CouponDefinition.id == order.coupon_definition_id,
-                                                   CouponDefinition.used > 0)
+                                                   CouponDefinition.usage_limit.is_not(None), CouponDefinition.used > 0)
                     .values(used=CouponDefinition.used - 1))
     if order.customer_id:
         session.execute(update(CouponUse).where(CouponUse.definition_id == order.coupon_definition_id,

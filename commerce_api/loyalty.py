@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, extract, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from commerce_api.db import core
+from commerce_api.db import core, on_postgresql
 from commerce_api.errors import ApiError, conflict
 from commerce_api.schema import Coupon, CouponDefinition, Customer, Order, PointsEntry, Referral, TierRule
 from data.settings import Settings
@@ -59,18 +59,21 @@ def credit(session: Session, settings: Settings, customer_id: str, points: int, 
 
 
 def _take_fifo(session: Session, customer_id: str, points: int) -> None:
-    """Use ``points`` of the member's entries, oldest first (the caller has taken the balance)."""
-    left = points
-    entries = session.execute(
-        select(PointsEntry).where(PointsEntry.customer_id == customer_id, PointsEntry.remaining > 0)
-        .order_by(PointsEntry.available_at, PointsEntry.id).with_for_update()).scalars()
-    for entry in entries:
-        used = min(entry.remaining, left)
-        entry.remaining -= used
-        left -= used
-        if not left:
-            return
-    raise RuntimeError(f"points ledger of {customer_id} holds less than its balance")  # a broken invariant
+    """Use ``points`` of the member's entries, oldest first, in one statement (the caller has taken
+    the balance: its row lock on the member serialises this member's spending)."""
+    lots = (select(PointsEntry.id, PointsEntry.remaining,
+                   func.sum(PointsEntry.remaining).over(order_by=(PointsEntry.available_at, PointsEntry.id))
+                   .label("upto"))
+            .where(PointsEntry.customer_id == customer_id, PointsEntry.remaining > 0).subquery())
+    before = lots.c.upto - lots.c.remaining  # what older lots cover
+    smaller = func.least if on_postgresql(session) else func.min  # SQLite's two-argument min
+    session.flush()  # lots credited earlier in this transaction count too
+    taken = core(session).execute(
+        update(PointsEntry).where(PointsEntry.id == lots.c.id, before < points)
+        .values(remaining=PointsEntry.remaining - smaller(lots.c.remaining, points - before))
+        .returning(PointsEntry.remaining)).all()
+    if not taken:
+        raise RuntimeError(f"points ledger of {customer_id} holds less than its balance")  # a broken invariant
 
 
 def debit(session: Session, customer_id: str, points: int, kind: str, reference: str, now: datetime) -> None:
@@ -87,8 +90,9 @@ def debit(session: Session, customer_id: str, points: int, kind: str, reference:
         raise conflict("insufficient_points", f"{points} points asked, {balance or 0} spendable",
                        {"balance": balance or 0})
     _take_fifo(session, customer_id, points)
-    session.add(PointsEntry(customer_id=customer_id, delta=-points, kind=kind, reference=reference, remaining=0,
-                            available_at=now, expires_at=None, created_at=now))
+    core(session).execute(insert(PointsEntry).values(customer_id=customer_id, delta=-points, kind=kind,
+                                                     reference=reference, remaining=0, available_at=now,
+                                                     expires_at=None, created_at=now))
 
 
 def refund_redeemed(session: Session, settings: Settings, order: Order, points: int, reference: str,

@@ -301,10 +301,10 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     for sku, sale in sales.items():
         _take_flash_quota(session, sale, req.customer_id, wanted[sku])
     _record_discounts(session, order, lines, list(wanted), priced)
-    if chosen is not None:
-        coupons.claim(session, chosen, req.customer_id, order.id, now)
     if priced.points:
         loyalty.debit(session, req.customer_id, priced.points, "redemption", f"order:{order.id}", now)
+    if chosen is not None:  # last: a limited coupon's counter is one row that every use locks to commit
+        coupons.claim(session, chosen, req.customer_id, order.id, now)
     return order, lines
 
 

@@ -563,7 +563,7 @@ class CouponDefinitionOut(Out):
     starts_at: Timestamp
     ends_at: Timestamp
     usage_limit: int | None
-    used: int
+    used: int | None = Field(description="uses so far (not shown in a member's own coupon list)")
     per_customer_limit: int | None
     stacks_with_campaigns: bool
 

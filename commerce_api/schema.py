@@ -252,7 +252,7 @@ class Order(Base):
     subtotal: Mapped[int] = mapped_column(BigInteger, default=0)  # the lines at the price in force
     points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
     coupon_definition_id: Mapped[int | None] = mapped_column(
-        ForeignKey("coupon_definitions.id", name="fk_orders_coupon_definition_id"))
+        ForeignKey("coupon_definitions.id", name="fk_orders_coupon_definition_id"), index=True)
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", name="fk_orders_coupon_id"))
     group_buy_id: Mapped[int | None] = mapped_column(ForeignKey("group_buys.id", name="fk_orders_group_buy_id"),
                                                      index=True)
@@ -440,7 +440,7 @@ class CouponDefinition(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     usage_limit: Mapped[int | None] = mapped_column(BigInteger)
-    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)  # counted only under a usage_limit
     per_customer_limit: Mapped[int | None] = mapped_column(Integer)  # None: no per-member limit (guests too)
     stacks_with_campaigns: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]

@@ -260,3 +260,19 @@ def test_50_concurrent_point_redemptions_never_take_a_balance_below_zero(live_pg
         spent = s.execute(select(PointsEntry.delta).where(PointsEntry.customer_id == "C1",
                                                           PointsEntry.kind == "redemption")).scalars().all()
     assert sorted(spent) == [-300, -300, -300]
+
+
+def test_spending_takes_the_oldest_lots_first_across_lots(world):
+    w = world
+    now = utcnow()
+    with w.services.sessions.begin() as s:
+        for n, points in enumerate((100, 50, 200)):
+            loyalty.credit(s, w.services.settings, "C2", points, "first_review", f"lot-{n}", now + timedelta(seconds=n))
+        loyalty.debit(s, "C2", 120, "redemption", "order:a", now)  # 100 of the first lot, 20 of the second
+    with w.services.sessions.begin() as s:
+        loyalty.debit(s, "C2", 100, "redemption", "order:b", now)
+    with w.services.sessions() as s:
+        lots = s.execute(select(PointsEntry.reference, PointsEntry.remaining).where(
+            PointsEntry.customer_id == "C2", PointsEntry.kind == "first_review").order_by(PointsEntry.id)).all()
+        assert [tuple(r) for r in lots] == [("lot-0", 0), ("lot-1", 0), ("lot-2", 130)]
+        assert loyalty.balance_mismatches(s) == []

@@ -29,6 +29,7 @@ from commerce_api.schema import (
     Coupon,
     CouponDefinition,
     Customer,
+    Order,
     PointsEntry,
     TierRule,
 )
@@ -94,9 +95,18 @@ def tier_dict(t: TierRule) -> dict:
                                        "birthday_coupon", "free_shipping_threshold", "return_limit_factor")}
 
 
-def definition_dict(d: CouponDefinition) -> dict:
+def uses(session: Session, d: CouponDefinition) -> int:
+    """Uses so far: the counter of a definition with a total limit; else counted from the orders
+    (``coupons.claim`` keeps no counter for an unlimited one)."""
+    if d.usage_limit is not None:
+        return d.used
+    return session.scalar(select(func.count()).select_from(Order).where(Order.coupon_definition_id == d.id,
+                                                                        Order.status != "cancelled"))
+
+
+def definition_dict(d: CouponDefinition, used: int | None) -> dict:
     return {"id": d.id, "code": d.code, "name": d.name, "rule": d.rule, "channels": d.channels, "stores": d.stores,
-            "starts_at": iso(d.starts_at), "ends_at": iso(d.ends_at), "usage_limit": d.usage_limit, "used": d.used,
+            "starts_at": iso(d.starts_at), "ends_at": iso(d.ends_at), "usage_limit": d.usage_limit, "used": used,
             "per_customer_limit": d.per_customer_limit, "stacks_with_campaigns": d.stacks_with_campaigns}
 
 
@@ -192,7 +202,7 @@ def member_coupons(customer_id: Ident, who: Caller, svc: Svc,
         if status:
             q = q.where(Coupon.status == status)
         return {"items": [{"id": c.id, "status": c.status, "campaign_id": c.campaign_id, "order_id": c.order_id,
-                           "issued_at": iso(c.issued_at), "definition": definition_dict(d)}
+                           "issued_at": iso(c.issued_at), "definition": definition_dict(d, None)}
                           for c, d in s.execute(q).all()]}
 
 
@@ -221,14 +231,15 @@ def create_coupon_definition(body: CouponDefinitionIn, who: Caller, svc: Svc) ->
                              stacks_with_campaigns=body.stacks_with_campaigns, created_at=utcnow())
         s.add(d)
         s.flush()
-        return definition_dict(d)
+        return definition_dict(d, 0)
 
 
 @router.get("/coupon-definitions", response_model=R.Paged[R.CouponDefinitionOut])
 def list_coupon_definitions(who: Caller, svc: Svc, paging: Paging) -> dict:
     who.require("marketer", "service")
     with svc.reads() as s:
-        return paginate(s, select(CouponDefinition).order_by(CouponDefinition.id.desc()), paging, definition_dict)
+        return paginate(s, select(CouponDefinition).order_by(CouponDefinition.id.desc()), paging,
+                        lambda d: definition_dict(d, uses(s, d)))
 
 
 # ------------------------------------------------------------------------------ campaigns

@@ -73,10 +73,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('group_buy_id', Id, nullable=True))
         batch_op.create_index(batch_op.f('ix_orders_group_buy_id'), ['group_buy_id'], unique=False)
         batch_op.create_foreign_key('fk_orders_group_buy_id', 'group_buys', ['group_buy_id'], ['id'])
+        batch_op.create_index(batch_op.f('ix_orders_coupon_definition_id'), ['coupon_definition_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_orders_coupon_definition_id'))
         batch_op.drop_constraint('fk_orders_group_buy_id', type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_orders_group_buy_id'))
         batch_op.drop_column('group_buy_id')
