@@ -168,8 +168,9 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> None:
     args.api_func(args, settings)
 
 
-def seed_commerce_api(settings: Settings) -> None:
-    """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database."""
+def seed_commerce_api(settings: Settings) -> Settings:
+    """Serve the warehouse's stores, catalogue, members and stock to the commerce API's database;
+    returns the settings read again with the signing secrets (generated on a first install)."""
     from commerce_api.app import build_services
     from commerce_api.seed import seed_from_warehouse
     from commerce_api.signing import init_secrets
@@ -180,6 +181,7 @@ def seed_commerce_api(settings: Settings) -> None:
         _say(f"Generated the commerce API's signing secrets into {path} (readable by you only).")
     counts = seed_from_warehouse(build_services(settings).sessions, settings.warehouse)
     _say(f"\nCommerce API database ({settings.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return settings
 
 
 def demo_campaign(settings: Settings) -> bool:
@@ -237,7 +239,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit(f"error: the generator failed (exit code {code})")
     ok = run_pipeline(settings, fresh=True)
     if ok:
-        seed_commerce_api(settings)
+        settings = seed_commerce_api(settings)
         ok = demo_campaign(settings)
     if ok:
         print_status(settings)
