@@ -57,7 +57,8 @@ def _checked_lines(session: Session, order: Order, wanted: list[dict]) -> list[t
 
 def refund_of(session: Session, order: Order, picked: list[tuple[OrderLine, int, int]]) -> tuple[int, int]:
     """(money, points) back for returning ``picked``: the units' amount less their share of each
-    discount line; the points discount's share comes back as points."""
+    discount line; the share of the points a line cost (redeemed, or paid for a reward) comes back as
+    points. The shipping fee is not refunded for returned lines."""
     shares = session.execute(select(OrderDiscount).where(OrderDiscount.order_id == order.id)).scalars().all()
     money = points = 0
     for line, q, before in picked:
@@ -66,7 +67,7 @@ def refund_of(session: Session, order: Order, picked: list[tuple[OrderLine, int,
             if d.line_number == line.line_number:
                 share = returned_share(d.amount, line.quantity, before, q)
                 money -= share
-                points += share if d.kind == "points" else 0
+                points += returned_share(d.points, line.quantity, before, q)
     return money, points
 
 

@@ -25,7 +25,8 @@ def rule_of(source: str, rule: dict) -> Rule:
     """A ``discounts.Rule`` from a campaign's or coupon's stored rule (validated on the way in)."""
     return Rule(source=source, kind=rule["kind"], value=int(rule.get("value", 0)),
                 thresholds=tuple((int(s), int(v)) for s, v in rule.get("thresholds", ())),
-                min_spend=int(rule.get("min_spend", 0)), max_discount=rule.get("max_discount"),
+                min_spend=int(rule.get("min_spend", 0)), min_quantity=int(rule.get("min_quantity", 0)),
+                max_discount=rule.get("max_discount"),
                 skus=frozenset(rule["skus"]) if rule.get("skus") else None,
                 categories=frozenset(rule["categories"]) if rule.get("categories") else None)
 
@@ -59,8 +60,9 @@ class Chosen:
 
 
 def choose(session: Session, *, code: str | None, coupon_id: int | None, customer_id: str | None,
-           channel: str, store_id: str | None, now: datetime) -> Chosen | None:
-    """The coupon of an order, checked: it exists, is the member's own, is valid now and here.
+           channel: str, store_id: str | None, now: datetime, by_staff: bool = False) -> Chosen | None:
+    """The coupon of an order, checked: it exists, is the member's own, is valid now and here, and
+    staff apply it when it is staff-only (``by_staff``: store staff place the order at their till).
     (Whether it saves anything on these lines is ``discounts.calculate``'s to say.)"""
     if code is None and coupon_id is None:
         return None
@@ -85,6 +87,8 @@ def choose(session: Session, *, code: str | None, coupon_id: int | None, custome
         raise ApiError(422, "coupon_not_applicable", f"{definition.name} is not for channel {channel}")
     if definition.stores is not None and store_id not in definition.stores:
         raise ApiError(422, "coupon_not_applicable", f"{definition.name} is not for this store")
+    if definition.staff_only and not by_staff:
+        raise ApiError(422, "coupon_not_applicable", f"{definition.name} is applied by store staff at the till")
     if definition.per_customer_limit is not None and customer_id is None:
         raise ApiError(422, "member_required", f"{definition.name} is for members: sign in")
     return Chosen(definition, coupon, rule_of(f"coupon:{definition.id}", definition.rule))

@@ -79,6 +79,15 @@ def retake_seat(session: Session, group_id: int, now: datetime) -> None:
         raise conflict("group_closed", f"group {group_id} is full, formed or past its deadline")
 
 
+def require_formed(session: Session, order: Order) -> None:
+    """409 ``group_not_formed`` while the order's group is not full: its goods wait for the group."""
+    if order.group_buy_id is None:
+        return
+    status = session.scalar(select(GroupBuy.status).where(GroupBuy.id == order.group_buy_id))
+    if status != "formed":
+        raise conflict("group_not_formed", f"order {order.id} waits for group {order.group_buy_id} to fill ({status})")
+
+
 def give_seat_back(session: Session, order: Order, now: datetime) -> None:
     """A cancelled order leaves its group while the group is still forming."""
     if order.group_buy_id is None:

@@ -103,7 +103,8 @@ def refund_redeemed(session: Session, settings: Settings, order: Order, points: 
 
 
 # the member's completed orders whose points are not credited yet, with the rate of their tier
-_UNCREDITED = (select(Order.customer_id, Order.id, Order.completed_at, Order.total - Order.refunded,
+# (goods only: the shipping fee earns nothing and qualifies for no tier)
+_UNCREDITED = (select(Order.customer_id, Order.id, Order.completed_at, Order.total - Order.shipping_fee - Order.refunded,
                       TierRule.points_percent)
                .join(Customer, Customer.id == Order.customer_id).join(TierRule, TierRule.tier == Customer.tier)
                .where(Order.status.in_(EARNED), ~select(PointsEntry.id).where(
@@ -186,7 +187,7 @@ def expire(session: Session, now: datetime) -> int:
 
 
 def _spend_since(since: datetime):  # noqa: ANN202 - a correlated scalar subquery over customers
-    return (select(func.coalesce(func.sum(Order.total - Order.refunded), 0))
+    return (select(func.coalesce(func.sum(Order.total - Order.shipping_fee - Order.refunded), 0))
             .where(Order.customer_id == Customer.id, Order.status.in_(("completed", "returned")),
                    Order.completed_at >= since).correlate(Customer).scalar_subquery())
 

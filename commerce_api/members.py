@@ -2,7 +2,7 @@
 their verified phone, merged into one.
 
 The survivor keeps its id and member code; the other member's code still finds the survivor at the
-till. Orders and carts move over (their ``updated_at`` too, so the warehouse re-reads them);
+till, and its API keys act for the survivor. Orders and carts move over (their ``updated_at`` too, so the warehouse re-reads them);
 points move lot by lot, keeping each lot's expiry (a ``merge_out`` entry on one side, ``merge_in``
 entries on the other: the ledgers stay append-only in their amounts); the stored-value balance moves
 through both cards' ledgers; coupons move unless the survivor holds the same one. The survivor keeps
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from commerce_api import loyalty
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.payments import stored_value_move
-from commerce_api.schema import Cart, Coupon, Customer, Order, PointsEntry, TierRule
+from commerce_api.schema import ApiKey, Cart, Coupon, Customer, Order, PointsEntry, TierRule
 
 
 def merge(session: Session, survivor_id: str, other_id: str, phone: str, now: datetime) -> dict[str, int]:
@@ -40,6 +40,9 @@ def merge(session: Session, survivor_id: str, other_id: str, phone: str, now: da
                                            .values(customer_id=survivor_id, updated_at=now)
                                            .returning(Order.id)).all())}
     session.execute(update(Cart).where(Cart.customer_id == other_id).values(customer_id=survivor_id))
+    # the card's app and till keys act for the survivor from now on
+    moved["api_keys"] = len(session.execute(update(ApiKey).where(ApiKey.customer_id == other_id)
+                                            .values(customer_id=survivor_id).returning(ApiKey.id)).all())
     held = select(Coupon.definition_id).where(Coupon.customer_id == survivor_id)
     moved["coupons"] = len(session.execute(update(Coupon).where(Coupon.customer_id == other_id,
                                                                 Coupon.definition_id.not_in(held))

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from commerce_api import campaigns, coupons, discounts, group_buys, inventory, loyalty
+from commerce_api import bargains, campaigns, coupons, discounts, group_buys, inventory, loyalty, rewards
 from commerce_api.allocation import free_stock_of, plan
 from commerce_api.clock import utcnow
 from commerce_api.db import core, dialect_insert, driver_rows, on_postgresql
@@ -76,6 +76,9 @@ class OrderIn:
     coupon_id: int | None = None
     points: int = 0  # points to redeem (one pays one minor unit)
     group: group_buys.Seat | None = None  # a group-buy order: open or join a group of a deal
+    bargain_id: int | None = None  # buy a bargain at the price friends cut it to
+    reward_id: int | None = None  # take a points reward's SKU for points
+    by_staff: bool = False  # placed by store staff at their till (staff-only coupons apply)
 
 
 def transition(order: Order, to: str, now: datetime) -> None:
@@ -204,18 +207,29 @@ def _validate(session: Session, req: OrderIn, now: datetime) -> tuple[dict[str, 
 
 def _price(session: Session, req: OrderIn, skus: dict[str, Row], wanted: dict[str, int], unit: dict[str, int],
            fixed: set[str], chosen: coupons.Chosen | None, points_cap_percent: int,
-           now: datetime) -> discounts.Priced:
-    """The order priced per SKU (line ``n`` = the n-th SKU of ``wanted``): tier, campaign, coupon, points;
-    SKUs in ``fixed`` (a flash-sale or group price) take points only."""
+           now: datetime, reward=None) -> discounts.Priced:
+    """The order priced per SKU (line ``n`` = the n-th SKU of ``wanted``): points reward, tier, campaign,
+    coupon, points; SKUs in ``fixed`` (a flash-sale, group, bargain or reward price) take points only."""
     lines = [discounts.Line(n, sku, skus[sku].category, qty, unit[sku], flash=sku in fixed)
              for n, (sku, qty) in enumerate(wanted.items(), start=1)]
+    paid_in_points = {ln.line_number: (f"reward:{reward.id}", reward.points * ln.quantity)
+                      for ln in lines if reward is not None and ln.sku == reward.sku}
     first = next(iter(skus.values()))
     running = campaigns.running_rules(session, req.customer_id, req.channel, req.store_id, now)
     if chosen is not None and not chosen.definition.stacks_with_campaigns:
         running = []
     return discounts.calculate(lines, tier=first.tier or "member", tier_percent=first.tier_percent or 0,
                                campaigns=running, coupon=chosen.rule if chosen else None, points=req.points,
-                               points_cap_percent=points_cap_percent)
+                               points_cap_percent=points_cap_percent, rewards=paid_in_points)
+
+
+def _shipping_fee(session: Session, req: OrderIn, tier: str | None, goods: int, delivery_fee: int) -> int:
+    """The delivery fee, waived at or over the tier's free-shipping threshold (guests: the base
+    tier's); none for pickup and till orders."""
+    if req.fulfillment != "delivery" or delivery_fee <= 0:
+        return 0
+    threshold = session.scalar(select(TierRule.free_shipping_threshold).where(TierRule.tier == (tier or "member")))
+    return 0 if threshold is not None and goods >= threshold else delivery_fee
 
 
 def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sku_order: list[str],
@@ -230,15 +244,19 @@ def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sk
     for d in priced.discounts:
         for number, amount in discounts.split(d.amount, by_sku[sku_order[d.line_number - 1]]).items():
             rows.append({"order_id": order.id, "line_number": number, "source": d.source, "kind": d.kind,
-                         "amount": amount, "created_at": order.created_at})
+                         "amount": amount, "created_at": order.created_at, "points": 0})
+        if d.points:  # what the line cost in points, split over the same order lines
+            for number, points in discounts.split(d.points, by_sku[sku_order[d.line_number - 1]],
+                                                         bounded=False).items():
+                next(r for r in rows if r["line_number"] == number and r["source"] == d.source)["points"] += points
     core(session).execute(insert(OrderDiscount), rows)
 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None,
-                points_cap_percent: int = 100) -> tuple[Order, list[OrderLine]]:
+                points_cap_percent: int = 100, delivery_fee: int = 0) -> tuple[Order, list[OrderLine]]:
     """Validate, price, plan, reserve: the order and its lines as written (not added to ``session``:
-    load the order with ``get_order`` to change it). Raises OutOfStock (409) when the stock is not
-    there.
+    load the order with ``get_order`` to change it; an order with nothing to pay is paid and
+    allocated here, and returned loaded). Raises OutOfStock (409) when the stock is not there.
 
     Statements run in the order that keeps stock rows locked for the shortest time: reads first
     (SKUs, prices, flash sales, available stock), then the order, its lines and their reservations
@@ -253,16 +271,26 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     if sales and not req.customer_id:
         raise ApiError(422, "member_required", f"{', '.join(sorted(sales))} in a flash sale: members only")
     unit = {sku: sales[sku].price if sku in sales else prices[sku].price for sku in wanted}
+    if sum(x is not None for x in (req.group, req.bargain_id, req.reward_id)) > 1:
+        raise ApiError(422, "one_deal", "an order is a group buy, a bargain or a points reward, not several")
     deal = group_buys.check(session, req.group, req.customer_id, wanted, now) if req.group else None
     if deal is not None:
+        if req.fulfillment == "in_store":
+            raise ApiError(422, "invalid_fulfillment", "a group-buy order waits for its group: not handed over at once")
         unit[deal.sku] = deal.group_price
+    bargain = bargains.check(session, req.bargain_id, req.customer_id, wanted, now) if req.bargain_id else None
+    if bargain is not None:
+        unit[bargain[1].sku] = bargain[0].price
+    reward = rewards.check(session, req.reward_id, req.customer_id, wanted, now) if req.reward_id else None
     chosen = coupons.choose(session, code=req.coupon_code, coupon_id=req.coupon_id, customer_id=req.customer_id,
-                            channel=req.channel, store_id=req.store_id, now=now)
+                            channel=req.channel, store_id=req.store_id, now=now, by_staff=req.by_staff)
     if req.points and not req.customer_id:
         raise ApiError(422, "member_required", "points are redeemed by members")
-    # flash-sale and group prices take no further deal but points
-    fixed = set(sales) | ({deal.sku} if deal else set())
-    priced = _price(session, req, skus, wanted, unit, fixed, chosen, points_cap_percent, now)
+    # flash-sale, group, bargain and reward prices take no further deal but points
+    fixed = (set(sales) | ({deal.sku} if deal else set()) | ({bargain[1].sku} if bargain else set())
+             | ({reward.sku} if reward else set()))
+    priced = _price(session, req, skus, wanted, unit, fixed, chosen, points_cap_percent, now, reward)
+    fee = _shipping_fee(session, req, next(iter(skus.values())).tier, priced.total, delivery_fee)
     # the seat first: a full group refuses before any stock is locked; a refusal later rolls it back
     group_id = group_buys.take_seat(session, deal, req.group, req.customer_id, now) if deal else None
     deposit, ship_after = 0, None
@@ -272,7 +300,8 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
             deposit += priced.net(n) * (row.presale_deposit_pct or 100) // 100
             ship_after = max(ship_after or row.presale_ship_after, row.presale_ship_after)
     order = Order(id=str(uuid.uuid4()), customer_id=req.customer_id, channel=req.channel, fulfillment=req.fulfillment,
-                  store_id=req.store_id, delivery_region=region, status="created", total=priced.total,
+                  store_id=req.store_id, delivery_region=region, status="created", total=priced.total + fee,
+                  shipping_fee=fee, bargain_id=bargain[0].id if bargain else None,
                   subtotal=priced.subtotal, points_redeemed=priced.points,
                   coupon_definition_id=chosen.definition.id if chosen else None,
                   coupon_id=chosen.coupon.id if chosen and chosen.coupon else None, group_buy_id=group_id,
@@ -285,7 +314,9 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
         picks = plan(session, wanted, pools, req.fulfillment, req.store_id, region, stock)
         lines = [OrderLine(order_id=order.id, line_number=n, sku=p.sku, quantity=p.quantity, unit_price=unit[p.sku],
                            price_rule=(f"flash:{sales[p.sku].id}" if p.sku in sales else
-                                       f"group:{deal.id}" if deal and p.sku == deal.sku else prices[p.sku].rule),
+                                       f"group:{deal.id}" if deal and p.sku == deal.sku else
+                                       f"bargain:{bargain[0].id}" if bargain and p.sku == bargain[1].sku else
+                                       prices[p.sku].rule),
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
@@ -301,10 +332,17 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     for sku, sale in sales.items():
         _take_flash_quota(session, sale, req.customer_id, wanted[sku])
     _record_discounts(session, order, lines, list(wanted), priced)
-    if priced.points:
-        loyalty.debit(session, req.customer_id, priced.points, "redemption", f"order:{order.id}", now)
+    if bargain is not None:
+        bargains.claim(session, bargain[0].id, order.id, now)
+    if priced.points > req.points:
+        loyalty.debit(session, req.customer_id, priced.points - req.points, "exchange", f"order:{order.id}", now)
+    if req.points:
+        loyalty.debit(session, req.customer_id, req.points, "redemption", f"order:{order.id}", now)
     if chosen is not None:  # last: a limited coupon's counter is one row that every use locks to commit
         coupons.claim(session, chosen, req.customer_id, order.id, now)
+    if order.total == 0:  # nothing to pay (points, a full discount): paid as placed
+        order = get_order(session, order.id, lock=True)
+        record_payment(session, order, 0, now)
     return order, lines
 
 
@@ -364,6 +402,7 @@ def ship(session: Session, order: Order, carrier, now: datetime, today: date | N
         raise conflict("not_delivery", f"order {order.id} is {order.fulfillment}: it is not shipped")
     if order.ship_after and (today or now.date()) < order.ship_after:
         raise conflict("presale_not_due", f"pre-sale order {order.id} ships from {order.ship_after}")
+    group_buys.require_formed(session, order)
     transition(order, "shipped", now)
     lines = lines_of(session, order.id)
     shipments = shipments_of(session, order.id)
@@ -378,6 +417,7 @@ def ship(session: Session, order: Order, carrier, now: datetime, today: date | N
 def ready_for_pickup(session: Session, order: Order, now: datetime) -> None:
     if order.fulfillment != "pickup":
         raise conflict("not_pickup", f"order {order.id} is not a pickup order")
+    group_buys.require_formed(session, order)
     transition(order, "ready_for_pickup", now)
 
 
@@ -419,6 +459,7 @@ def cancel(session: Session, order: Order, reason: str, now: datetime, refund, s
     order.cancel_reason, order.reserved_until = reason, None
     coupons.give_back(session, order, now)
     group_buys.give_seat_back(session, order, now)
+    bargains.give_back(session, order, now)
     loyalty.refund_redeemed(session, settings, order, order.points_redeemed, f"order:{order.id}:cancelled", now)
     if order.paid > order.refunded:
         refund(order, reason)

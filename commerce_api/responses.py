@@ -239,11 +239,13 @@ class OrderLine(Out):
 
 
 class DiscountOut(Out):
-    """One discount line: what ``source`` (tier:<name>, campaign:<id>, coupon:<id>, points) took off a line."""
+    """One discount line: what ``source`` (reward:<id>, tier:<name>, campaign:<id>, coupon:<id>, points) took
+    off a line."""
     line_number: int
     kind: str
     source: str
     amount: Amount
+    points: int = Field(0, description="points it cost: redeemed points, or a points reward's share")
 
 
 class ShipmentOfOrder(Out):
@@ -264,9 +266,12 @@ class OrderOut(Out):
     store_id: str | None
     delivery_region: str | None
     subtotal: Amount = Field(description="the lines at the price in force, before discounts")
-    total: Amount = Field(description="to pay: the subtotal less every discount line")
-    points_redeemed: int
+    total: Amount = Field(description="to pay: the subtotal less every discount line, plus the shipping fee")
+    shipping_fee: Amount = Field(0, description="delivery fee (none at or over the member tier's free-shipping "
+                                                "threshold; not refunded for returned lines)")
+    points_redeemed: int = Field(description="points spent: redeemed against the price and paid for points rewards")
     group_buy_id: int | None = Field(None, description="the group buy the order is in")
+    bargain_id: int | None = Field(None, description="the bargain the order buys")
     discounts: list[DiscountOut]
     deposit: Amount
     paid: Amount
@@ -566,6 +571,7 @@ class CouponDefinitionOut(Out):
     used: int | None = Field(description="uses so far (not shown in a member's own coupon list)")
     per_customer_limit: int | None
     stacks_with_campaigns: bool
+    staff_only: bool = Field(description="applied only by store staff at their till")
 
 
 class MemberCouponOut(Out):
@@ -637,6 +643,47 @@ class GroupBuyOut(Out):
     leader_id: str
 
 
+class BargainDealOut(Out):
+    id: int
+    name: str
+    sku: str
+    floor_price: int = Field(description="minor units: friends' cuts stop here")
+    min_cut: int
+    max_cut: int
+    hours_to_finish: int
+    starts_at: Timestamp
+    ends_at: Timestamp
+
+
+class BargainOut(Out):
+    id: int
+    deal_id: int
+    sku: str
+    customer_id: str
+    start_price: int
+    price: int = Field(description="what the member pays now (minor units)")
+    floor_price: int
+    helpers: int
+    status: str = Field(description="open, used (bought: see order_id) or expired (past its deadline)")
+    order_id: str | None
+    deadline: Timestamp
+
+
+class BargainHelpOut(Out):
+    bargain: BargainOut
+    cut: int = Field(description="what this friend took off the price (minor units)")
+
+
+class PointsRewardOut(Out):
+    id: int
+    name: str
+    sku: str
+    points: int = Field(description="points per unit")
+    max_quantity: int
+    starts_at: Timestamp
+    ends_at: Timestamp
+
+
 class InviteCode(Out):
     customer_id: str
     code: str
@@ -658,3 +705,4 @@ class Merged(Out):
     coupons: int
     points: int
     stored_value: int
+    api_keys: int = Field(0, description="the merged member's keys, which now act for the one that remains")

@@ -256,7 +256,9 @@ class Order(Base):
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", name="fk_orders_coupon_id"))
     group_buy_id: Mapped[int | None] = mapped_column(ForeignKey("group_buys.id", name="fk_orders_group_buy_id"),
                                                      index=True)
+    bargain_id: Mapped[int | None] = mapped_column(ForeignKey("bargains.id", name="fk_orders_bargain_id"))
     deposit: Mapped[int] = mapped_column(BigInteger, default=0)  # pre-sale deposit due first
+    shipping_fee: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # in total; not discounted
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_until: Mapped[datetime | None] = mapped_column(index=True)
@@ -444,6 +446,7 @@ class CouponDefinition(Base):
     per_customer_limit: Mapped[int | None] = mapped_column(Integer)  # None: no per-member limit (guests too)
     stacks_with_campaigns: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    staff_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # applied at a till by staff
     __table_args__ = (CheckConstraint("used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)",
                                       name="ck_coupon_usage"),
                       CheckConstraint("ends_at > starts_at", name="ck_coupon_window"))
@@ -486,6 +489,8 @@ class OrderDiscount(Base):
     kind: Mapped[str] = mapped_column(String(12))
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # points this line cost (redeemed points: = amount; a points reward: its share of the reward's points)
+    points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     __table_args__ = (CheckConstraint("amount > 0", name="ck_discount_amount"),)
 
 
@@ -537,3 +542,69 @@ class Referral(Base):
     status: Mapped[str] = mapped_column(String(10))  # pending | rewarded
     created_at: Mapped[datetime]
     rewarded_at: Mapped[datetime | None]
+
+
+# ------------------------------------------------------------------ bargains (砍价) and points rewards
+class BargainDeal(Base):
+    """A bargain: a member starts one on ``sku`` at its price in force; each invited friend cuts a
+    random amount between ``min_cut`` and ``max_cut`` (minor units) off it, never below
+    ``floor_price``, within ``hours_to_finish``; the member buys it at the price reached."""
+
+    __tablename__ = "bargain_deals"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
+    floor_price: Mapped[int] = mapped_column(BigInteger)
+    min_cut: Mapped[int] = mapped_column(BigInteger)
+    max_cut: Mapped[int] = mapped_column(BigInteger)
+    hours_to_finish: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("floor_price > 0 AND min_cut > 0 AND max_cut >= min_cut AND hours_to_finish > 0"
+                                      " AND ends_at > starts_at", name="ck_bargain_deal"),)
+
+
+class Bargain(Base):
+    """One member's bargain: ``price`` falls with each friend's cut (never below the deal's floor);
+    ``open`` until bought (``used``: the order holds it; a cancelled order gives it back)."""
+
+    __tablename__ = "bargains"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("bargain_deals.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    start_price: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)
+    helpers: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(8))  # open | used
+    order_id: Mapped[str | None] = mapped_column(String(36))
+    deadline: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    __table_args__ = (CheckConstraint("price > 0 AND price <= start_price", name="ck_bargain_price"),)
+
+
+class BargainHelp(Base):
+    """A friend's cut: one per friend and bargain (the primary key refuses a second)."""
+
+    __tablename__ = "bargain_helps"
+    bargain_id: Mapped[int] = mapped_column(ForeignKey("bargains.id"), primary_key=True)
+    helper_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    cut: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class PointsReward(Base):
+    """A SKU members take for ``points`` per unit instead of money (积分兑换), from normal stock."""
+
+    __tablename__ = "points_rewards"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(ForeignKey("skus.sku"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    max_quantity: Mapped[int] = mapped_column(Integer, default=1)  # units per order
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("points > 0 AND max_quantity >= 1 AND ends_at > starts_at",
+                                      name="ck_points_reward"),)

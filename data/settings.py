@@ -103,6 +103,9 @@ class Settings(BaseSettings):
                                        "times the tier's return_limit_factor (tier_rules: 2 for gold and diamond)", ge=0)
     points_expiry_days: int = _setting(365, "COMMERCE_POINTS_EXPIRY_DAYS",
                                        "loyalty: points expire this many days after they become spendable", gt=0)
+    delivery_fee: int = _setting(0, "COMMERCE_DELIVERY_FEE",
+                                 "delivery orders pay this fee (minor units) below the member tier's free-shipping "
+                                 "threshold (tier_rules; guests: the base tier's); 0: no fee", ge=0)
     points_cap_percent: int = _setting(50, "COMMERCE_POINTS_CAP_PERCENT",
                                        "loyalty: points pay at most this percent of an order", ge=0, le=100)
     tier_grace_days: int = _setting(30, "COMMERCE_TIER_GRACE_DAYS",

@@ -71,6 +71,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE raw.commerce_customers ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP")
     for name, mirror in MIRRORS.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} ({_mirror_ddl(mirror)})")
+        for column in mirror.columns:  # a column the API gained after the mirror was made (a migration)
+            con.execute(f'ALTER TABLE raw.{name} ADD COLUMN IF NOT EXISTS "{column.name}" {_duckdb_type(column)}')
 
 
 def commerce_engine(database_url: str) -> sa.Engine:

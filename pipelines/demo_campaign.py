@@ -34,6 +34,8 @@ SEGMENT = "lapsing"
 SEGMENT_RULE = {"churn_bands": ["high", "medium"]}
 CONTROL_PERCENT = 20
 RESPONSE = {"treatment": 0.12, "control": 0.06}  # share of each group that buys during the demo
+EXPOSURE = 0.6  # share of the treated members who open the app and see the campaign (buyers all do)
+EVENT_BATCH = 500
 MAX_BUYERS = 300  # bounds the demo's time (each buyer is four or five requests)
 COUPON = {"kind": "amount_off", "value": 1000, "min_spend": 5000}  # 10.00 off 50.00, minor units
 
@@ -111,8 +113,24 @@ def _run(settings: Settings, seed: int) -> dict:
             "audience": {"segment": SEGMENT}, "control_percent": CONTROL_PERCENT, **window}))
         launched = _ok(_call(client, "POST", f"/campaigns/{campaign['id']}/launch", marketer, json={}))
         buyers = _simulate(client, services, campaign["id"], service, seed)
-    return {"campaign_id": campaign["id"], "segment_members": segment.get("members"), **{
+    return {"campaign_id": campaign["id"], "segment_members": segment.get("members"), "day": now.date(), **{
         k: launched[k] for k in ("audience", "treatment", "control", "coupons_issued")}, **buyers}
+
+
+def _post_views(client: httpx.Client, service_key: str, campaign_id: int, members: list, buyers: set[str],
+                rng: np.random.Generator) -> int:
+    """'Promotion Viewed' events, through ``POST /events``, for the treated members who see the
+    campaign in the app (every treated buyer, and ``EXPOSURE`` of the others); returns how many."""
+    at = clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    seen = [m.customer_id for m in members if m.grp == "treatment"
+            and (m.customer_id in buyers or rng.random() < EXPOSURE)]
+    events = [{"event_id": f"demo-campaign-{campaign_id}-{cid}", "event": "Promotion Viewed", "occurred_at": at,
+               "user_id": cid, "channel": "app", "promotion_id": f"campaign:{campaign_id}"} for cid in seen]
+    for start in range(0, len(events), EVENT_BATCH):
+        report = _ok(_call(client, "POST", "/events", service_key, json=events[start:start + EVENT_BATCH]))
+        if report["rejected"]:
+            raise RuntimeError(f"demo events refused: {report['errors'][:3]}")
+    return len(events)
 
 
 def _simulate(client: httpx.Client, services, campaign_id: int, service_key: str, seed: int) -> dict:
@@ -135,7 +153,8 @@ def _simulate(client: httpx.Client, services, campaign_id: int, service_key: str
     scale = min(1.0, MAX_BUYERS / max(1.0, sum(RESPONSE[m.grp] for m in members)))
     chosen = [m for m in members
               if rng.random() < RESPONSE[m.grp] * scale and stock.get(m.home_store_id or "")]
-    counts = {"treatment_buyers": 0, "control_buyers": 0, "coupons_used": 0, "refused": 0}
+    counts = {"treatment_buyers": 0, "control_buyers": 0, "coupons_used": 0, "refused": 0,
+              "exposed": _post_views(client, service_key, campaign_id, members, {m.customer_id for m in chosen}, rng)}
     with transaction(services.sessions) as s:
         keys = {m.customer_id: create_key(s, "shopper", customer_id=m.customer_id, name="demo shopper")
                 for m in chosen}

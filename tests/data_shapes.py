@@ -36,12 +36,12 @@ def _uci(since: str, until: str) -> pl.DataFrame:
 
 def transactions_only(out: Path, synthetic: Path) -> None:
     """Only the required columns plus customer ids, no other file (no stock, no events, no products)."""
-    _uci("2011-05-01", "2011-12-10").write_csv(out / "transactions.csv")
+    _uci("2011-08-01", "2011-12-10").write_csv(out / "transactions.csv")
 
 
 def guests_only(out: Path, synthetic: Path) -> None:
     """A till export without customer ids at all: the column is absent."""
-    _uci("2011-06-01", "2011-12-10").select(REQUIRED).write_parquet(out / "transactions.parquet")
+    _uci("2011-09-01", "2011-12-10").select(REQUIRED).write_parquet(out / "transactions.parquet")
 
 
 def no_products_file(out: Path, synthetic: Path) -> None:

@@ -151,6 +151,19 @@ def _merge(w: World) -> Request:
     return f"/customers/{ids[0]}/merge", {"json": {"other_id": ids[1], "phone": phone}}
 
 
+def _bargain_deal(w: World) -> int:
+    now = datetime.now(UTC)
+    return w.call("POST", "/bargain-deals", role="marketer", expect=201, json={
+        "name": "cut", "sku": "CASE-BLK", "floor_price": 1, "min_cut": 1, "max_cut": 2, "hours_to_finish": 1,
+        "starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(days=1)).isoformat()}).json()["id"]
+
+
+def c3_bargain(w: World) -> int:
+    """A bargain member C3 started (friends C1 and C2 may cut it)."""
+    return w.call("POST", "/bargains", role="service", expect=201,
+                  json={"deal_id": _bargain_deal(w), "customer_id": "C3"}).json()["id"]
+
+
 def _campaign() -> dict:
     return {"name": "percent off", "kind": "percent_off", **_window(), "rule": {"kind": "percent_off", "value": 1}}
 
@@ -257,6 +270,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/group-deals"): rule(KEYED, lambda w: ("/group-deals", {})),
     ("GET", "/group-deals/{deal_id}/groups"): rule(KEYED, lambda w: (f"/group-deals/{_deal(w)}/groups", {})),
     ("GET", "/groups/{group_id}"): rule(KEYED, lambda w: (f"/groups/{open_group(w)}", {})),
+    # bargains: marketers define deals; a member starts one (or the app's back end for them); a friend
+    # (C2 here) cuts another member's bargain; anyone with a key sees a shared bargain
+    ("POST", "/bargain-deals"): rule({"marketer", "admin"}, lambda w: ("/bargain-deals", {"json": {
+        "name": "cut", "sku": "CASE-BLK", "floor_price": 1, "min_cut": 1, "max_cut": 2, **_window()}})),
+    ("GET", "/bargain-deals"): rule(KEYED, lambda w: ("/bargain-deals", {})),
+    ("POST", "/bargains"): rule({"shopper", "service", "admin"}, lambda w: (
+        "/bargains", {"json": {"deal_id": _bargain_deal(w), "customer_id": "C1"}})),
+    ("GET", "/bargains/{bargain_id}"): rule(KEYED, lambda w: (f"/bargains/{c3_bargain(w)}", {})),
+    ("POST", "/bargains/{bargain_id}/help"): rule({"shopper2", "service", "admin"}, lambda w: (
+        f"/bargains/{c3_bargain(w)}/help", {"json": {"helper_id": "C2"}})),
+    # points rewards: marketers define them; members take them with an order
+    ("POST", "/points-rewards"): rule({"marketer", "admin"}, lambda w: ("/points-rewards", {"json": {
+        "name": "a case for points", "sku": "CASE-BLK", "points": 100, **_window()}})),
+    ("GET", "/points-rewards"): rule(KEYED, lambda w: ("/points-rewards", {})),
     # referrals: a member's own invite code; a newcomer names theirs (themself, or the sign-up service)
     ("GET", "/customers/{customer_id}/invite-code"): rule({"shopper", "service", "admin"}, lambda w: (
         "/customers/C1/invite-code", {})),

@@ -7,6 +7,8 @@ otherwise empty with the same columns as a full run's, its skip reported with wh
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from pipelines.dbt_manifest import queryable_marts
@@ -28,13 +30,37 @@ def full_columns(small_home) -> dict[str, list[tuple[str, str]]]:
     return {mart: _columns(small_home, mart) for mart in MARTS}
 
 
-def _run_shape(name: str, tmp_path, small_landing):
-    folder = data_shapes.build(name, tmp_path / "mine", small_landing)
-    home = tmp_path / "home"
-    run_cli(home, "import", "folder", "--path", str(folder))
-    proc = run_cli(home, "run", check=False)
+# a shape's own settings: buyers of weekly aggregates plan a quarter ahead, and a week of fuel is many
+# litres a line
+SHAPE_ENV = {"weekly_aggregates": {"SMARTMALL_FORECAST_HORIZON_WEEKS": "13", "SMARTMALL_MAX_LINE_QUANTITY": "1000000"}}
+
+
+def _run_shape(name: str, root, small_landing) -> tuple:
+    folder = data_shapes.build(name, root / name / "mine", small_landing)
+    home = root / name / "home"
+    env = SHAPE_ENV.get(name, {})
+    run_cli(home, "import", "folder", "--path", str(folder), env=env)
+    proc = run_cli(home, "run", check=False, env=env)
     assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     return home, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def shape_runs(request, tmp_path_factory, small_landing) -> dict:
+    """Every selected shape imported and run, two at a time (one pipeline leaves one of this
+    machine's two cores idle much of the time): {shape: (home, stdout) or the error}."""
+    wanted = sorted({item.callspec.params["shape"] for item in request.session.items
+                     if getattr(item, "originalname", "") == "test_every_shape_runs_to_the_end"})
+    root = tmp_path_factory.mktemp("shapes")
+
+    def run(name: str):
+        try:
+            return _run_shape(name, root, small_landing)
+        except AssertionError as exc:  # reported by that shape's test, not the others'
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(wanted, pool.map(run, wanted), strict=True))
 
 
 def _skips(stdout: str) -> dict[str, str]:
@@ -47,11 +73,11 @@ def _skips(stdout: str) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", list(data_shapes.SHAPES))
-def test_every_shape_runs_to_the_end(shape, tmp_path, small_landing, full_columns, monkeypatch):
-    if shape == "weekly_aggregates":  # buyers plan a quarter ahead; a week of fuel is many litres a line
-        monkeypatch.setenv("SMARTMALL_FORECAST_HORIZON_WEEKS", "13")
-        monkeypatch.setenv("SMARTMALL_MAX_LINE_QUANTITY", "1000000")
-    home, stdout = _run_shape(shape, tmp_path, small_landing)
+def test_every_shape_runs_to_the_end(shape, shape_runs, full_columns):
+    outcome = shape_runs[shape]
+    if isinstance(outcome, AssertionError):
+        raise outcome
+    home, stdout = outcome
     skips = _skips(stdout)
     for mart in MARTS:
         assert _columns(home, mart) == full_columns[mart], f"{shape}: marts.{mart} missing or its columns drifted"

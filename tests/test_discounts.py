@@ -80,21 +80,25 @@ def orders(draw):
         spend = draw(st.integers(1, 200_000))
         return Rule(source, kind, value=draw(st.integers(1, 100)) if kind == "percent_off" else draw(st.integers(1, 90_000)),
                     thresholds=((spend, draw(st.integers(1, spend))),), min_spend=draw(st.integers(0, 50_000)),
-                    max_discount=draw(st.none() | st.integers(1, 50_000)),
+                    min_quantity=draw(st.integers(0, 6)), max_discount=draw(st.none() | st.integers(1, 50_000)),
                     categories=draw(st.none() | st.frozensets(st.sampled_from("ABC"), min_size=1)))
 
     campaigns = [rule(f"campaign:{i}") for i in range(draw(st.integers(0, 3)))]
     coupon = draw(st.none() | st.just(rule("coupon:1")))
-    return lines, draw(st.integers(0, 20)), campaigns, coupon, draw(st.integers(0, 10**6)), draw(st.integers(0, 100))
+    # a points reward takes a deal-free line for points
+    rewards = {ln.line_number: (f"reward:{ln.line_number}", draw(st.integers(1, 10**5)))
+               for ln in lines if ln.flash and draw(st.booleans())}
+    return (lines, draw(st.integers(0, 20)), campaigns, coupon, draw(st.integers(0, 10**6)), draw(st.integers(0, 100)),
+            rewards)
 
 
 @settings(max_examples=400, deadline=None)
 @given(orders())
 def test_invariants_total_never_negative_lines_never_below_zero_full_refund_is_the_amount_paid(case):
-    lines, tier_percent, campaigns, coupon, points, cap = case
+    lines, tier_percent, campaigns, coupon, points, cap, rewards = case
     try:
         priced = calculate(lines, tier_percent=tier_percent, campaigns=campaigns, coupon=coupon, points=points,
-                           points_cap_percent=cap)
+                           points_cap_percent=cap, rewards=rewards)
     except ApiError as exc:
         assert exc.code in ("coupon_not_applicable", "points_over_cap")
         return
@@ -103,6 +107,8 @@ def test_invariants_total_never_negative_lines_never_below_zero_full_refund_is_t
         assert 0 <= priced.net(line.line_number) <= line.amount
     assert sum(priced.sources.values()) == priced.subtotal - priced.total
     assert all(d.amount > 0 for d in priced.discounts)
+    for number in rewards:  # paid in full by points
+        assert priced.net(number) == 0
     # returning every unit, one at a time, gives back exactly what was paid (and the points)
     refund = points_back = 0
     for line in lines:
@@ -112,5 +118,6 @@ def test_invariants_total_never_negative_lines_never_below_zero_full_refund_is_t
             for d in mine:
                 share = returned_share(d.amount, line.quantity, before, 1)
                 refund -= share
-                points_back += share if d.kind == "points" else 0
-    assert refund == priced.total and points_back == priced.points
+                points_back += returned_share(d.points, line.quantity, before, 1)
+    assert refund == priced.total and points_back == priced.points == points + sum(
+        cost for number, (_, cost) in rewards.items() if any(ln.line_number == number and ln.amount for ln in lines))

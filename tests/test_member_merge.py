@@ -34,12 +34,18 @@ def test_a_store_card_merges_into_the_online_member_of_the_same_phone(world):
             "audience": {"uploaded_list": True}}).json()["id"]
         w.call("POST", f"/campaigns/{campaign}/launch", role="marketer", expect=200, json={"members": audience})
 
+    card_app = w.call("POST", "/api-keys", expect=201, json={"role": "shopper", "customer_id": "CARD1"}).json()["key"]
+    card_app = {"Authorization": f"Bearer {card_app}"}
+    assert w.client.get("/customers/WEB1/points", headers=card_app).status_code == 403  # not theirs yet
     body = {"other_id": "CARD1", "phone": PHONE}
     assert w.call("POST", "/customers/WEB1/merge", role="staff_s3", json=body).status_code == 403
     mismatch = w.call("POST", "/customers/WEB1/merge", role="service", json={**body, "other_id": "OTHER"})
     assert mismatch.status_code == 422 and mismatch.json()["error"]["code"] == "phone_mismatch"
     merged = w.call("POST", "/customers/WEB1/merge", role="staff_s1", json=body, expect=200).json()
-    assert (merged["orders"], merged["coupons"], merged["points"], merged["stored_value"]) == (1, 1, 100, 3000)
+    assert (merged["orders"], merged["coupons"], merged["points"], merged["stored_value"], merged["api_keys"]) == (
+        1, 1, 100, 3000, 1)
+    # the card's app key now acts for the member that remains
+    assert w.client.get("/customers/WEB1/points", headers=card_app).status_code == 200
     survivor = merged["customer"]
     assert (survivor["id"], survivor["points"], survivor["stored_value"], survivor["tier"]) == ("WEB1", 200, 3000,
                                                                                                   "gold")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from commerce_api import responses as R
 from commerce_api.clock import as_utc, iso, utcnow
@@ -75,6 +75,11 @@ class WindowIn(Strict):
         if as_utc(self.ends_at) <= as_utc(self.starts_at):
             raise ValueError("ends_at must be after starts_at")
         return self
+
+
+def running(model, now: datetime) -> Select:
+    """Rows of ``model`` (a deal with ``starts_at`` / ``ends_at``) whose window holds ``now``."""
+    return select(model).where(model.starts_at <= now, model.ends_at > now)
 
 
 class PromoIn(WindowIn):

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, or_, select
 
 from commerce_api import inventory, members
 from commerce_api import responses as R
+from commerce_api.auth import forget_cached_keys
 from commerce_api.clock import iso, utcnow
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, json_as_is, paginate
@@ -130,7 +131,7 @@ def till_member(member_code: Ident, who: Caller, svc: Svc) -> JSONResponse:
 @router.post("/customers/{customer_id}/merge", response_model=R.Merged)
 def merge_member(customer_id: Ident, body: MergeIn, who: Caller, svc: Svc) -> dict:
     """Merge another member of the same person (found by the verified phone both carry) into this
-    one: orders, carts, points lots, stored value and coupons move over; one member code at the till.
+    one: orders, carts, points lots, stored value, coupons and API keys move over; one member code at the till.
     Store staff merge at their own store's members' request."""
     who.require("store_staff", "service")
     now = utcnow()
@@ -140,7 +141,9 @@ def merge_member(customer_id: Ident, body: MergeIn, who: Caller, svc: Svc) -> di
             if who.store_id not in homes:
                 raise ApiError(403, "forbidden", f"neither member belongs to store {who.store_id}")
         moved = members.merge(s, customer_id, body.other_id, body.phone, now)
-        return {"customer": customer_dict(s.get(Customer, customer_id)), "merged": body.other_id, **moved}
+        out = {"customer": customer_dict(s.get(Customer, customer_id)), "merged": body.other_id, **moved}
+    forget_cached_keys()  # this worker at once; the others within the key cache's 30 s
+    return out
 
 
 # One round trip for all a scan shows: the SKU (by barcode or id), its product, its price in force at

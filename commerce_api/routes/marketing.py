@@ -14,14 +14,14 @@ from pydantic import Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from commerce_api import campaigns, coupons, loyalty
+from commerce_api import campaigns, coupons, loyalty, rewards
 from commerce_api import responses as R
 from commerce_api.auth import Principal
 from commerce_api.clock import as_utc, iso, utcnow
 from commerce_api.db import transaction
 from commerce_api.deps import Caller, Ident, Paging, Strict, Svc, Text200, paginate
 from commerce_api.errors import ApiError, conflict, not_found
-from commerce_api.routes.catalogue import WindowIn
+from commerce_api.routes.catalogue import WindowIn, running
 from commerce_api.routes.insights import segment_audience
 from commerce_api.schema import (
     Campaign,
@@ -31,6 +31,8 @@ from commerce_api.schema import (
     Customer,
     Order,
     PointsEntry,
+    PointsReward,
+    Sku,
     TierRule,
 )
 
@@ -48,6 +50,7 @@ class RuleIn(Strict):
     thresholds: list[Annotated[list[Annotated[int, Field(ge=0, le=10**12)]], Field(min_length=2, max_length=2)]] = (
         Field(default_factory=list, max_length=20, description="[[spend, save], ...] in minor units"))
     min_spend: int = Field(0, ge=0, le=10**12)
+    min_quantity: int = Field(0, ge=0, le=100_000, description="units of eligible items the order must hold")
     max_discount: int | None = Field(None, ge=1, le=10**12)
     skus: list[Ident] | None = Field(None, max_length=1000)
     categories: list[Text200] | None = Field(None, max_length=200)
@@ -67,6 +70,7 @@ class CouponDefinitionIn(WindowIn):
     usage_limit: int | None = Field(None, ge=1, le=10**12, description="uses in all")
     per_customer_limit: int | None = Field(1, ge=1, le=10**6, description="uses per member (none: guests too)")
     stacks_with_campaigns: bool = True
+    staff_only: bool = Field(False, description="applied only by store staff at their till (a manager's discretion)")
 
 
 class AudienceIn(Strict):
@@ -107,7 +111,8 @@ def uses(session: Session, d: CouponDefinition) -> int:
 def definition_dict(d: CouponDefinition, used: int | None) -> dict:
     return {"id": d.id, "code": d.code, "name": d.name, "rule": d.rule, "channels": d.channels, "stores": d.stores,
             "starts_at": iso(d.starts_at), "ends_at": iso(d.ends_at), "usage_limit": d.usage_limit, "used": used,
-            "per_customer_limit": d.per_customer_limit, "stacks_with_campaigns": d.stacks_with_campaigns}
+            "per_customer_limit": d.per_customer_limit, "stacks_with_campaigns": d.stacks_with_campaigns,
+            "staff_only": d.staff_only}
 
 
 def campaign_dict(session: Session, c: Campaign) -> dict:
@@ -141,6 +146,36 @@ def list_tiers(who: Caller, svc: Svc) -> dict:
     """The tiers and their benefits, lowest first."""
     with svc.reads() as s:
         return {"items": [tier_dict(t) for t in s.execute(select(TierRule).order_by(TierRule.rank)).scalars()]}
+
+
+class PointsRewardIn(WindowIn):
+    name: Text200
+    sku: Ident
+    points: int = Field(ge=1, le=10**12, description="points per unit")
+    max_quantity: int = Field(1, ge=1, le=100, description="units per order")
+
+
+@router.post("/points-rewards", status_code=201, response_model=R.PointsRewardOut)
+def create_points_reward(body: PointsRewardIn, who: Caller, svc: Svc) -> dict:
+    """A SKU members can take for points (积分兑换): ``POST /orders`` with ``reward_id``."""
+    who.require("marketer")
+    with transaction(svc.sessions) as s:
+        if s.get(Sku, body.sku) is None:
+            raise not_found("SKU", body.sku)
+        r = PointsReward(name=body.name, sku=body.sku, points=body.points, max_quantity=body.max_quantity,
+                         starts_at=as_utc(body.starts_at), ends_at=as_utc(body.ends_at), created_at=utcnow())
+        s.add(r)
+        s.flush()
+        return rewards.reward_dict(r)
+
+
+@router.get("/points-rewards", response_model=R.Paged[R.PointsRewardOut])
+def list_points_rewards(who: Caller, svc: Svc, paging: Paging) -> dict:
+    """The points rewards running now, fewest points first."""
+    now = utcnow()
+    with svc.reads() as s:
+        return paginate(s, running(PointsReward, now).order_by(PointsReward.points, PointsReward.id), paging,
+                        rewards.reward_dict)
 
 
 @router.get("/customers/{customer_id}/points", response_model=R.PointsOut)
@@ -228,7 +263,8 @@ def create_coupon_definition(body: CouponDefinitionIn, who: Caller, svc: Svc) ->
         d = CouponDefinition(code=body.code, name=body.name, rule=body.rule.stored(), channels=body.channels,
                              stores=body.stores, starts_at=as_utc(body.starts_at), ends_at=as_utc(body.ends_at),
                              usage_limit=body.usage_limit, used=0, per_customer_limit=body.per_customer_limit,
-                             stacks_with_campaigns=body.stacks_with_campaigns, created_at=utcnow())
+                             stacks_with_campaigns=body.stacks_with_campaigns, staff_only=body.staff_only,
+                             created_at=utcnow())
         s.add(d)
         s.flush()
         return definition_dict(d, 0)

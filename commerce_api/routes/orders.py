@@ -62,6 +62,8 @@ class OrderIn(Strict):
     points: int = Field(0, ge=0, le=10**12, description="points to redeem: one pays one minor unit, up to the "
                                                        "configured share of the order")
     group_buy: GroupSeatIn | None = Field(None, description="a group-buy order: open a group of a deal or join one")
+    bargain_id: int | None = Field(None, ge=1, le=2**62, description="buy one of your bargains at the price reached")
+    reward_id: int | None = Field(None, ge=1, le=2**62, description="take a points reward's SKU for its points")
 
 
 class CartIn(Strict):
@@ -109,7 +111,7 @@ class DecisionIn(Strict):
 
 
 def discounts_of(session: Session, o: Order) -> list[OrderDiscount]:
-    if o.subtotal == o.total:  # no discount line (no query on the hot path)
+    if o.subtotal + o.shipping_fee == o.total:  # no discount line (no query on the hot path)
         return []
     return list(session.execute(select(OrderDiscount).where(OrderDiscount.order_id == o.id)
                                 .order_by(OrderDiscount.line_number, OrderDiscount.source)).scalars())
@@ -123,8 +125,10 @@ def order_dict(session: Session, o: Order, lines: list | None = None, shipments:
     return {
         "id": o.id, "status": o.status, "customer_id": o.customer_id, "channel": o.channel,
         "fulfillment": o.fulfillment, "store_id": o.store_id, "delivery_region": o.delivery_region,
-        "subtotal": o.subtotal, "total": o.total, "points_redeemed": o.points_redeemed, "group_buy_id": o.group_buy_id,
-        "discounts": [{"line_number": d.line_number, "kind": d.kind, "source": d.source, "amount": d.amount}
+        "subtotal": o.subtotal, "total": o.total, "shipping_fee": o.shipping_fee, "points_redeemed": o.points_redeemed,
+        "group_buy_id": o.group_buy_id, "bargain_id": o.bargain_id,
+        "discounts": [{"line_number": d.line_number, "kind": d.kind, "source": d.source, "amount": d.amount,
+                       "points": d.points}
                       for d in (discounts if discounts is not None else discounts_of(session, o))],
         "deposit": o.deposit, "paid": o.paid, "refunded": o.refunded,
         "amount_due": orders.amount_due(o) if o.status in ("created", "deposit_paid") else 0,
@@ -171,6 +175,7 @@ def _check_create(who: Principal, req: orders.OrderIn) -> orders.OrderIn:
         if req.fulfillment == "delivery":
             raise ApiError(403, "forbidden", "store staff take till and pickup orders for their store")
         who.check_store(req.store_id)
+        req = orders.OrderIn(**{**req.__dict__, "by_staff": True})
     return req
 
 
@@ -180,11 +185,12 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
 
     def work(session: Session) -> dict:
         order, lines = orders.place_order(session, req, svc.settings.reservation_ttl_seconds,
-                                          points_cap_percent=svc.settings.points_cap_percent)
+                                          points_cap_percent=svc.settings.points_cap_percent,
+                                          delivery_fee=svc.settings.delivery_fee)
         if after is not None:
             after(session, order)
         session.flush()
-        return order_dict(session, order, lines, shipments=[])
+        return order_dict(session, order, lines, shipments=[] if order.status == "created" else None)
 
     response, replayed = idempotency.run(svc.sessions, who.name, endpoint, key, payload, work)
     return json_as_is({**response, "idempotent_replay": replayed}, status_code=201)
@@ -200,7 +206,7 @@ def create_order(body: OrderIn, who: Caller, svc: Svc, idempotency_key: IdemKey 
                          lines=tuple(orders.LineIn(ln.sku, ln.quantity) for ln in body.lines),
                          coupon_code=body.coupon_code, coupon_id=body.coupon_id, points=body.points,
                          group=group_buys.Seat(body.group_buy.deal_id, body.group_buy.group_id)
-                         if body.group_buy else None)
+                         if body.group_buy else None, bargain_id=body.bargain_id, reward_id=body.reward_id)
     return _place(svc, who, req, idempotency_key, "POST /orders", body)
 
 
