@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import exists, insert, literal, or_, select
+from sqlalchemy import Select, String, bindparam, exists, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from commerce_api.coupons import rule_of
@@ -76,17 +76,29 @@ def launch(session: Session, campaign: Campaign, members: Sequence[str] | None, 
     return {"audience": treated + control, "treatment": treated, "control": control, "coupons_issued": issued}
 
 
+def _running(for_member: bool) -> Select:
+    """The live price campaigns at ``:now`` (for everyone, or with ``:customer_id`` treated): built
+    once with bind parameters, at checkout building a statement costs more than running it."""
+    everyone = Campaign.audience.is_(None)
+    member_in = exists().where(CampaignMember.campaign_id == Campaign.id,
+                               CampaignMember.customer_id == bindparam("customer_id", type_=String),
+                               CampaignMember.grp == "treatment")
+    return (select(Campaign.id, Campaign.rule)
+            .where(Campaign.status == "live", Campaign.kind.in_(PRICE_KINDS), Campaign.starts_at <= bindparam("now"),
+                   Campaign.ends_at > bindparam("now"), or_(everyone, member_in) if for_member else everyone)
+            .order_by(Campaign.id))
+
+
+_RUNNING = {True: _running(True), False: _running(False)}
+
+
 def running_rules(session: Session, customer_id: str | None, channel: str, store_id: str | None,
                   now: datetime) -> list:
     """The ``discounts.Rule`` of every live price campaign running at ``now`` that this buyer may have:
     for everyone, or with the member in its treatment group; in its channels and stores if it names
     them. Ordered by campaign id (``calculate`` keeps the first of equal savings)."""
-    member_in = exists().where(CampaignMember.campaign_id == Campaign.id, CampaignMember.customer_id == customer_id,
-                               CampaignMember.grp == "treatment")
-    rows = session.execute(select(Campaign.id, Campaign.rule).where(
-        Campaign.status == "live", Campaign.kind.in_(PRICE_KINDS), Campaign.starts_at <= now, Campaign.ends_at > now,
-        or_(Campaign.audience.is_(None), member_in) if customer_id else Campaign.audience.is_(None))
-        .order_by(Campaign.id)).all()
+    rows = core(session).execute(_RUNNING[customer_id is not None],
+                                 {"customer_id": customer_id, "now": now}).all()
     out = []
     for campaign_id, rule in rows:
         if rule.get("channels") and channel not in rule["channels"]:

@@ -9,6 +9,7 @@ an upsert that only adds while under the limit, a member-bound coupon by ``UPDAT
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,10 +52,54 @@ def check_rule(rule: dict) -> dict:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A coupon definition as checkout reads it: every column but the running ``used`` counter
+    (taken by a conditional UPDATE in ``claim``). Definitions are not edited once made, so each
+    API worker keeps them for ``_CACHE_SECONDS`` rather than reading one per checkout."""
+
+    id: int
+    code: str | None
+    name: str
+    rule: dict
+    channels: list | None
+    stores: list | None
+    starts_at: datetime
+    ends_at: datetime
+    usage_limit: int | None
+    per_customer_limit: int | None
+    stacks_with_campaigns: bool
+    staff_only: bool
+
+
+_CACHE_SECONDS = 30.0
+_cache: dict[object, tuple[float, Definition]] = {}
+_FIELDS = tuple(Definition.__dataclass_fields__)
+
+
+def _definition(session: Session, *, code: str | None = None, definition_id: int | None = None) -> Definition | None:
+    """The definition of ``code`` or ``definition_id``, from this worker's cache when fresh."""
+    key = (session.get_bind().url, "code" if code is not None else "id", code if code is not None else definition_id)
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    q = select(*(getattr(CouponDefinition, f) for f in _FIELDS))
+    row = session.execute(q.where(CouponDefinition.code == code) if code is not None
+                          else q.where(CouponDefinition.id == definition_id)).first()
+    if row is None:
+        return None
+    found = Definition(*row)
+    if len(_cache) > 10_000:  # codes typed at random must not grow it without bound
+        _cache.clear()
+    _cache[key] = (now, found)
+    return found
+
+
+@dataclass(frozen=True)
 class Chosen:
     """The coupon an order asks for: its definition, the member's coupon when member-bound, the rule."""
 
-    definition: CouponDefinition
+    definition: Definition
     coupon: Coupon | None
     rule: Rule
 
@@ -75,9 +120,9 @@ def choose(session: Session, *, code: str | None, coupon_id: int | None, custome
             raise not_found("coupon", coupon_id)  # another member's coupon is not theirs to see
         if coupon.status != "issued":
             raise conflict("coupon_used", f"coupon {coupon_id} was used on order {coupon.order_id}")
-        definition = session.get(CouponDefinition, coupon.definition_id)
+        definition = _definition(session, definition_id=coupon.definition_id)
     else:
-        definition = session.execute(select(CouponDefinition).where(CouponDefinition.code == code)).scalar()
+        definition = _definition(session, code=code)
         if definition is None:
             raise not_found("coupon code", code)
     if not definition.starts_at <= now < definition.ends_at:

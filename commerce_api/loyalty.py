@@ -17,12 +17,13 @@ evaluation (``evaluate_tiers`` with a grace period), not before ``tier_grace_day
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, extract, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Update, bindparam, exists, extract, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from commerce_api.db import core, on_postgresql
+from commerce_api.db import core, driver_rows, on_postgresql
 from commerce_api.errors import ApiError, conflict
 from commerce_api.schema import Coupon, CouponDefinition, Customer, Order, PointsEntry, Referral, TierRule
 from data.settings import Settings
@@ -58,20 +59,41 @@ def credit(session: Session, settings: Settings, customer_id: str, points: int, 
     return entry
 
 
-def _take_fifo(session: Session, customer_id: str, points: int) -> None:
-    """Use ``points`` of the member's entries, oldest first, in one statement (the caller has taken
-    the balance: its row lock on the member serialises this member's spending)."""
+@functools.cache
+def _spend_lots(pg: bool, with_entry: bool) -> Update:
+    """The FIFO spend of ``spend`` points of the ``member``'s lots, built once with bind parameters
+    (building it costs more than running it); ``with_entry`` (PostgreSQL): the spending's ledger row
+    (``entry_kind``, ``entry_reference``, ``now``) written by the same statement."""
+    spend = bindparam("spend", type_=BigInteger)
     lots = (select(PointsEntry.id, PointsEntry.remaining,
                    func.sum(PointsEntry.remaining).over(order_by=(PointsEntry.available_at, PointsEntry.id))
                    .label("upto"))
-            .where(PointsEntry.customer_id == customer_id, PointsEntry.remaining > 0).subquery())
+            .where(PointsEntry.customer_id == bindparam("member"), PointsEntry.remaining > 0).subquery())
     before = lots.c.upto - lots.c.remaining  # what older lots cover
-    smaller = func.least if on_postgresql(session) else func.min  # SQLite's two-argument min
+    smaller = func.least if pg else func.min  # SQLite's two-argument min
+    statement = (update(PointsEntry).where(PointsEntry.id == lots.c.id, before < spend)
+                 .values(remaining=PointsEntry.remaining - smaller(lots.c.remaining, spend - before))
+                 .returning(PointsEntry.remaining))
+    if with_entry:
+        # the new row spends nothing (remaining 0), so the lots read does not need to see it
+        statement = statement.add_cte(insert(PointsEntry).values(
+            customer_id=bindparam("member"), delta=-spend, kind=bindparam("entry_kind"),
+            reference=bindparam("entry_reference"), remaining=0, available_at=bindparam("now"), expires_at=None,
+            created_at=bindparam("now")).cte("spent"))
+    return statement
+
+
+_TAKE_BALANCE = (update(Customer).where(Customer.id == bindparam("member"), Customer.points >= bindparam("spend"))
+                 .values(points=Customer.points - bindparam("spend"), updated_at=bindparam("now"))
+                 .returning(Customer.points))
+
+
+def _take_fifo(session: Session, customer_id: str, points: int) -> None:
+    """Use ``points`` of the member's entries, oldest first, in one statement (the caller has taken
+    the balance: its row lock on the member serialises this member's spending)."""
     session.flush()  # lots credited earlier in this transaction count too
-    taken = core(session).execute(
-        update(PointsEntry).where(PointsEntry.id == lots.c.id, before < points)
-        .values(remaining=PointsEntry.remaining - smaller(lots.c.remaining, points - before))
-        .returning(PointsEntry.remaining)).all()
+    taken = core(session).execute(_spend_lots(on_postgresql(session), False),
+                                  {"member": customer_id, "spend": points}).all()
     if not taken:
         raise RuntimeError(f"points ledger of {customer_id} holds less than its balance")  # a broken invariant
 
@@ -79,20 +101,28 @@ def _take_fifo(session: Session, customer_id: str, points: int) -> None:
 def debit(session: Session, customer_id: str, points: int, kind: str, reference: str, now: datetime) -> None:
     """Spend ``points`` (redemption at checkout): 409 ``insufficient_points`` when the balance is short.
     The balance is taken by one conditional UPDATE, so concurrent redemptions against one balance
-    can never take it below zero."""
+    can never take it below zero. On PostgreSQL the lots spent and the ledger row are one more
+    statement, both run straight through the driver (checkout's hot path)."""
     if points <= 0:
         raise ApiError(422, "invalid_points", "points to redeem must be positive")
-    taken = session.execute(update(Customer).where(Customer.id == customer_id, Customer.points >= points)
-                            .values(points=Customer.points - points, updated_at=now)
-                            .returning(Customer.points)).first()
-    if taken is None:
+    params = {"member": customer_id, "spend": points, "now": now, "entry_kind": kind, "entry_reference": reference}
+    pg = on_postgresql(session)
+    session.flush()  # lots credited earlier in this transaction count too
+    taken = (driver_rows(session, _TAKE_BALANCE, params) if pg
+             else core(session).execute(_TAKE_BALANCE, params).all())
+    if not taken:
         balance = session.execute(select(Customer.points).where(Customer.id == customer_id)).scalar()
         raise conflict("insufficient_points", f"{points} points asked, {balance or 0} spendable",
                        {"balance": balance or 0})
-    _take_fifo(session, customer_id, points)
-    core(session).execute(insert(PointsEntry).values(customer_id=customer_id, delta=-points, kind=kind,
-                                                     reference=reference, remaining=0, available_at=now,
-                                                     expires_at=None, created_at=now))
+    if pg:
+        spent = driver_rows(session, _spend_lots(True, True), params)
+    else:
+        spent = core(session).execute(_spend_lots(False, False), params).all()
+        core(session).execute(insert(PointsEntry).values(customer_id=customer_id, delta=-points, kind=kind,
+                                                         reference=reference, remaining=0, available_at=now,
+                                                         expires_at=None, created_at=now))
+    if not spent:
+        raise RuntimeError(f"points ledger of {customer_id} holds less than its balance")  # a broken invariant
 
 
 def refund_redeemed(session: Session, settings: Settings, order: Order, points: int, reference: str,

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, insert, select
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from commerce_api import bargains, campaigns, coupons, discounts, group_buys, inventory, loyalty, rewards
@@ -232,11 +232,12 @@ def _shipping_fee(session: Session, req: OrderIn, tier: str | None, goods: int, 
     return 0 if threshold is not None and goods >= threshold else delivery_fee
 
 
-def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sku_order: list[str],
-                      priced: discounts.Priced) -> None:
-    """Each per-SKU discount line split over that SKU's order lines (by their amounts), as rows."""
+def _discount_rows(order: Order, lines: list[OrderLine], sku_order: list[str],
+                   priced: discounts.Priced) -> list[OrderDiscount]:
+    """Each per-SKU discount line split over that SKU's order lines (by their amounts), as rows to
+    write (not added to a session: ``db.insert_rows``)."""
     if not priced.discounts:
-        return
+        return []
     by_sku: dict[str, dict[int, int]] = {}
     for line in lines:
         by_sku.setdefault(line.sku, {})[line.line_number] = line.unit_price * line.quantity
@@ -249,12 +250,13 @@ def _record_discounts(session: Session, order: Order, lines: list[OrderLine], sk
             for number, points in discounts.split(d.points, by_sku[sku_order[d.line_number - 1]],
                                                          bounded=False).items():
                 next(r for r in rows if r["line_number"] == number and r["source"] == d.source)["points"] += points
-    core(session).execute(insert(OrderDiscount), rows)
+    return [OrderDiscount(**row) for row in rows]
 
 
 def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None,
-                points_cap_percent: int = 100, delivery_fee: int = 0) -> tuple[Order, list[OrderLine]]:
-    """Validate, price, plan, reserve: the order and its lines as written (not added to ``session``:
+                points_cap_percent: int = 100,
+                delivery_fee: int = 0) -> tuple[Order, list[OrderLine], list[OrderDiscount]]:
+    """Validate, price, plan, reserve: the order, its lines and its discount lines as written (not added to ``session``:
     load the order with ``get_order`` to change it; an order with nothing to pay is paid and
     allocated here, and returned loaded). Raises OutOfStock (409) when the stock is not there.
 
@@ -320,10 +322,12 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                            location_id=p.location_id, pool=pools[p.sku], returned_quantity=0,
                            flash_sale_id=sales[p.sku].id if p.sku in sales else None)
                  for n, p in enumerate(picks, start=1)]
+        taken_off = _discount_rows(order, lines, list(wanted), priced)
         # a concurrent checkout may take the stock between plan and reserve: then re-plan
         if inventory.reserve(session, [(p.sku, p.location_id, pools[p.sku], p.quantity) for p in picks],
-                             f"order:{order.id}", rows_first=([] if attempt else [order], lines)):
+                             f"order:{order.id}", rows_first=([] if attempt else [order], lines, taken_off)):
             break
+        core(session).execute(delete(OrderDiscount).where(OrderDiscount.order_id == order.id))
         core(session).execute(delete(OrderLine).where(OrderLine.order_id == order.id))
         if attempt == 2:
             first = picks[0]
@@ -331,7 +335,6 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
                                        first.location_id if len(picks) == 1 else None, sum(wanted.values()))
     for sku, sale in sales.items():
         _take_flash_quota(session, sale, req.customer_id, wanted[sku])
-    _record_discounts(session, order, lines, list(wanted), priced)
     if bargain is not None:
         bargains.claim(session, bargain[0].id, order.id, now)
     if priced.points > req.points:
@@ -343,7 +346,7 @@ def place_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime 
     if order.total == 0:  # nothing to pay (points, a full discount): paid as placed
         order = get_order(session, order.id, lock=True)
         record_payment(session, order, 0, now)
-    return order, lines
+    return order, lines, taken_off
 
 
 def create_order(session: Session, req: OrderIn, ttl_seconds: int, now: datetime | None = None) -> Order:

@@ -184,13 +184,14 @@ def _place(svc, who: Principal, req: orders.OrderIn, key: str | None, endpoint: 
     req = _check_create(who, req)
 
     def work(session: Session) -> dict:
-        order, lines = orders.place_order(session, req, svc.settings.reservation_ttl_seconds,
-                                          points_cap_percent=svc.settings.points_cap_percent,
-                                          delivery_fee=svc.settings.delivery_fee)
+        order, lines, taken_off = orders.place_order(session, req, svc.settings.reservation_ttl_seconds,
+                                                     points_cap_percent=svc.settings.points_cap_percent,
+                                                     delivery_fee=svc.settings.delivery_fee)
         if after is not None:
             after(session, order)
         session.flush()
-        return order_dict(session, order, lines, shipments=[] if order.status == "created" else None)
+        return order_dict(session, order, lines, shipments=[] if order.status == "created" else None,
+                          discounts=sorted(taken_off, key=lambda d: (d.line_number, d.source)))
 
     response, replayed = idempotency.run(svc.sessions, who.name, endpoint, key, payload, work)
     return json_as_is({**response, "idempotent_replay": replayed}, status_code=201)
