@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commerce_api.auth import Principal, principal
 from commerce_api.logistics import CarrierAdapter
 from commerce_api.payments import Payments
+from commerce_api.shelf import Shelf
 from commerce_api.versioned_cache import VersionedCache
 from data.settings import Settings
 from serving.live import LiveSnapshot
@@ -43,6 +46,7 @@ class Services:
     carrier: CarrierAdapter
     reads: sessionmaker[Session]  # for requests that only read (see ``db.make_read_sessionmaker``)
     serving: LiveSnapshot  # the published version of what the models know (``serving.live``)
+    shelf: Shelf  # what recommendations may show, held briefly (``commerce_api.shelf``)
     # catalogue pages as JSON, per catalogue_version (per app: another database has other versions)
     catalogue_pages: VersionedCache[bytes] = field(default_factory=VersionedCache)
 
@@ -62,6 +66,11 @@ Caller = Annotated[Principal, Depends(principal)]
 Svc = Annotated[Services, Depends(services)]
 
 
+class _OrjsonResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)  # ~15x faster than json.dumps here
+
+
 def json_as_is(body: dict, status_code: int = 200) -> JSONResponse:
     """The answer of a hot path whose body is plain JSON already (str, int, None, lists and dicts of
     them). A sync route that returns a dict has FastAPI validate and re-encode it, and run the
@@ -70,7 +79,7 @@ def json_as_is(body: dict, status_code: int = 200) -> JSONResponse:
     Declare the route's ``response_model`` (``commerce_api/responses.py``): FastAPI does not apply it
     to a response returned as is, but the OpenAPI spec documents it and the schemathesis tests hold
     every answer to it."""
-    return JSONResponse(body, status_code=status_code)
+    return _OrjsonResponse(body, status_code=status_code)
 
 
 @dataclass
@@ -99,3 +108,32 @@ def paginate(session: Session, query, p: Page, render) -> dict[str, Any]:
     else:
         total = 0
     return {"items": [render(r if whole_row else r[0]) for r in rows], "total": int(total), "limit": p.limit, "offset": p.offset}
+
+
+def query_model(model: type[BaseModel]) -> tuple[Any, dict[str, Any]]:
+    """For a hot route: a dependency that validates the whole query string against ``model`` in one
+    pydantic call, and the ``openapi_extra`` that documents its fields as query parameters.
+
+    FastAPI extracts each declared query parameter on its own, re-inspecting the type annotation per
+    request (~15 us a parameter on this machine: most of a recommendation answered from memory,
+    ``bench/serving_http.py``). Errors are FastAPI's own 422 (``RequestValidationError``, loc
+    ``["query", field]``); unknown parameters are ignored, as FastAPI does."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:
+        raise TypeError(f"{model.__name__}: nested models cannot be documented as query parameters")
+    required = set(schema.get("required", ()))
+    lists = {name for name, prop in schema["properties"].items() if prop.get("type") == "array"}
+    parameters = [{"name": name, "in": "query", "required": name in required, "schema": prop,
+                   **({"description": prop["description"]} if "description" in prop else {})}
+                  for name, prop in schema["properties"].items()]
+
+    async def parse(request: Request) -> BaseModel:
+        q = request.query_params
+        data = {name: q.getlist(name) if name in lists else q[name] for name in model.model_fields if name in q}
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise RequestValidationError([{**err, "loc": ("query", *err["loc"])}
+                                          for err in e.errors(include_url=False)]) from None
+
+    return parse, {"parameters": parameters}

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
                                              "seconds between sweeps of expired reservations", gt=0)
     api_threads: int = _setting(2, "COMMERCE_THREADS", "request threads per API worker", gt=0)
     db_pool_size: int = _setting(20, "COMMERCE_DB_POOL", "database connections per API worker", gt=0)
+    shelf_seconds: float = _setting(1.0, "COMMERCE_SHELF_SECONDS",
+                                    "recommendations: each API worker holds what may be shown (listed, channels, "
+                                    "stock at a location) this long; an item sold out through another worker may "
+                                    "be recommended that long (checkout never oversells); 0: read on every request",
+                                    ge=0)
     return_window_days: int = _setting(7, "COMMERCE_RETURN_WINDOW_DAYS",
                                        "days after delivery a return is accepted", ge=0)
     auto_approve_limit: int = _setting(50_000, "COMMERCE_AUTO_APPROVE_LIMIT",

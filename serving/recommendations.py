@@ -14,7 +14,7 @@ region (and category).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -30,6 +30,9 @@ class RecommendationIndex:
     popular: dict[tuple[str, str], np.ndarray]  # (region, category) -> SKU codes, most popular first
     region_of: dict[str, str]  # customer_id -> region
     together: np.ndarray  # (n_skus, n) int32 SKU codes bought with each SKU, by confidence, -1 padded
+    # row of ``lists`` -> its SKUs as str, made on first use: a list asked for with no cart or mask is then
+    # a slice (numpy's per-call overhead was most of a lookup's ~10 us)
+    _names: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_frames(cls, recommendations: pl.DataFrame, similar: pl.DataFrame, popular: pl.DataFrame,
@@ -97,8 +100,15 @@ class RecommendationIndex:
                   mask: np.ndarray | None = None, cart: Iterable[str] = (), session_skus: Iterable[str] = (),
                   region: str | None = None, category: str | None = None) -> list[str]:
         """Up to ``n`` SKUs for the customer, best first, passing ``mask`` and not in ``cart``."""
-        cart_codes = self.codes(cart)
         row = self.customer_row.get((customer_id, variant)) if customer_id is not None else None
+        if row is not None and mask is None and not cart:
+            names = self._names.get(row)
+            if names is None:
+                codes = self.lists[row]
+                names = self._names[row] = self.skus[codes[codes >= 0]].tolist()
+            if len(names) >= n:
+                return names[:n]
+        cart_codes = self.codes(cart)
         picked = self._take(self.lists[row], n, mask, cart_codes) if row is not None else np.empty(0, np.int64)
         if len(picked) < n:  # cold start or a list emptied by the filters
             region = region or self.region_of.get(customer_id or "", "all")

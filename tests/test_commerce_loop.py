@@ -66,6 +66,14 @@ def test_orders_placed_through_the_api_reach_the_marts_the_models_and_the_api_ag
                 "lines": [{"sku": sku, "quantity": 1}]})
             call("POST", f"/orders/{order['id']}/payments", 201, json={"method": "stored_value"})
             orders.append(order["id"])
+        # the member collects the first order at the store: its shipment reaches the shopper
+        call("POST", f"/orders/{orders[0]}/ready-for-pickup", 200)
+        call("POST", f"/orders/{orders[0]}/picked-up", 200)
+        # and browses: three views of the third SKU in one app session, on the same day
+        viewed = call("POST", "/events", 207, json=[
+            {"event_id": f"loop-view-{i}", "event": "Product Viewed", "occurred_at": f"{last_day:%Y-%m-%d}T12:0{i}:00Z",
+             "user_id": MEMBER, "session_id": "loop-session", "channel": "app", "sku": skus[2]} for i in range(3)])
+        assert viewed["accepted"] == 3 and not viewed["rejected"], viewed
         unpaid = call("POST", "/orders", 201, json={
             "customer_id": MEMBER, "channel": "mini_program", "fulfillment": "pickup", "store_id": store,
             "lines": [{"sku": skus[1], "quantity": 1}]})["id"]
@@ -89,6 +97,10 @@ def test_orders_placed_through_the_api_reach_the_marts_the_models_and_the_api_ag
         assert r.json()["published"]["orders"] == 4
         recs = client.get(f"/customers/{MEMBER}/recommendations", headers=h).json()
         assert recs["source"] == "personal"
+        assert query(home, "SELECT count(*), count(DISTINCT session_id) FROM marts.fct_events "
+                           "WHERE user_id = ? AND event = 'Product Viewed' AND sku = ?", [MEMBER, skus[2]]) == [(3, 1)]
+        (hours,), = query(home, "SELECT hours_to_shopper FROM marts.fct_shipments WHERE order_id = ?", [orders[0]])
+        assert hours > 0
 
         # cancelled after the first read: the next run takes it out
         call("POST", f"/orders/{orders[-1]}/cancel", 200, json={})
@@ -105,7 +117,24 @@ def test_orders_placed_through_the_api_reach_the_marts_the_models_and_the_api_ag
     assert dict(paid) == {"refunded": 1, "succeeded": 3}, paid
     assert query(home, "SELECT count(*) FROM raw.commerce_refunds")[0][0] >= 1
     kinds = {k for (k,) in query(home, "SELECT DISTINCT kind FROM raw.commerce_stock_movements")}
-    assert {"reservation", "release"} <= kinds, kinds
+    assert {"reservation", "release", "sale"} <= kinds, kinds
+    # the marts over them: every order's payments balance with what the order says, and the ledger's
+    # running levels are the API's stock levels
+    money = query(home, "SELECT order_id, captured, refunded, balanced FROM marts.payment_reconciliation "
+                        "WHERE customer_id = ? ORDER BY order_id", [MEMBER])
+    assert len(money) == 5 and all(balanced for *_, balanced in money), money
+    captured, refunded = {o: (c, r) for o, c, r, _ in money}[orders[-1]]
+    assert captured == refunded > 0  # paid, then refunded with its cancellation
+    assert query(home, "SELECT count(*) FROM marts.payment_reconciliation WHERE NOT balanced") == [(0,)]
+    ledger = dict(((loc, sku, pool), on_hand) for loc, sku, pool, on_hand in query(home, """
+        SELECT location_id, sku, pool, arg_max(on_hand_end, movement_date) FROM marts.fct_stock_ledger_daily
+        GROUP BY ALL"""))
+    engine = sa.create_engine(f"sqlite:///{home / 'commerce' / 'commerce.db'}")
+    with engine.connect() as db:
+        levels = dict(((loc, sku, pool), on_hand) for loc, sku, pool, on_hand in db.execute(sa.text(
+            "SELECT location_id, sku, pool, on_hand FROM stock_levels WHERE on_hand <> 0")))
+    engine.dispose()
+    assert levels and {k: v for k, v in ledger.items() if v} == levels
     # a re-read with nothing new writes nothing
     con = duckdb.connect(str(home / "warehouse" / "smartmall.duckdb"))
     try:

@@ -142,7 +142,9 @@ def create_product(body: ProductIn, who: Caller, svc: Svc) -> dict:
         rows = [Sku(product_id=p.id, updated_at=now, **k.model_dump()) for k in body.skus]
         s.add_all(rows)
         s.flush()
-        return product_dict(p, rows)
+        out = product_dict(p, rows)
+    svc.shelf.forget()
+    return out
 
 
 _CATALOGUE_VERSION = select(CatalogueVersion.version).where(CatalogueVersion.id == 1)
@@ -207,7 +209,9 @@ def patch_product(product_id: Ident, body: ProductPatch, who: Caller, svc: Svc) 
             if v is not None:
                 setattr(p, k, v)
         p.updated_at = utcnow()
-        return product_dict(p, _skus(s, p.id))
+        out = product_dict(p, _skus(s, p.id))
+    svc.shelf.forget()
+    return out
 
 
 @router.patch("/skus/{sku}", response_model=R.SkuOut)
@@ -222,7 +226,9 @@ def patch_sku(sku: Ident, body: SkuPatch, who: Caller, svc: Svc) -> dict:
             if v is not None or k == "visible_channels":
                 setattr(row, k, v)
         row.updated_at = utcnow()
-        return sku_dict(row)
+        out = sku_dict(row)
+    svc.shelf.forget()
+    return out
 
 
 @router.put("/skus/{sku}/regional-prices/{region}", response_model=R.RegionalPrice)

@@ -69,6 +69,7 @@ def receive(body: ReceiptIn, who: Caller, svc: Svc) -> dict:
         for line in body.lines:
             inventory.receive(s, body.location_id, line.sku, line.quantity, line.pool, body.reference)
         rows = [lv for line in body.lines for lv in inventory.levels(s, line.sku, body.location_id)]
+    svc.shelf.forget()
     return {"items": [level_dict(lv) for lv in rows]}
 
 
@@ -82,6 +83,7 @@ def transfer(body: TransferIn, who: Caller, svc: Svc) -> dict:
                                body.reference)
         rows = [lv for line in body.lines for loc in (body.from_location_id, body.to_location_id)
                 for lv in inventory.levels(s, line.sku, loc)]
+    svc.shelf.forget()
     return {"items": [level_dict(lv) for lv in rows]}
 
 
@@ -92,6 +94,7 @@ def stock_count(body: CountIn, who: Caller, svc: Svc) -> dict:
     with transaction(svc.sessions) as s:
         delta = inventory.count(s, body.location_id, body.sku, body.counted, body.pool, body.reference)
         rows = inventory.levels(s, body.sku, body.location_id)
+    svc.shelf.forget()
     return {"adjustment": delta, "items": [level_dict(lv) for lv in rows]}
 
 
