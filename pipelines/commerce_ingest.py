@@ -31,6 +31,9 @@ import polars as pl
 import sqlalchemy as sa
 
 from commerce_api.schema import (
+    Bargain,
+    BargainDeal,
+    BargainHelp,
     Campaign,
     CampaignMember,
     Coupon,
@@ -41,6 +44,7 @@ from commerce_api.schema import (
     OrderLine,
     Payment,
     PointsEntry,
+    PointsReward,
     Refund,
     ReturnRequest,
     Shipment,
@@ -232,6 +236,10 @@ MIRRORS = {
     "commerce_order_discounts": Mirror(OrderDiscount.__table__, "created_at",
                                        key=("order_id", "line_number", "source")),
     "commerce_points_ledger": Mirror(PointsEntry.__table__, "created_at", exclude=("remaining",)),
+    "commerce_bargain_deals": Mirror(BargainDeal.__table__, "created_at"),
+    "commerce_bargains": Mirror(Bargain.__table__, "updated_at"),
+    "commerce_bargain_helps": Mirror(BargainHelp.__table__, "created_at", key=("bargain_id", "helper_id")),
+    "commerce_points_rewards": Mirror(PointsReward.__table__, "created_at"),
 }
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
+import duckdb
 import pytest
 from sqlalchemy import func, select
 
 from commerce_api import loyalty
 from commerce_api.schema import BargainHelp
+from pipelines.commerce_ingest import commerce_engine, ingest_commerce
 from tests.commerce_fixtures import make_world
 from tests.test_commerce_concurrency import _fire
 from tests.test_commerce_flows import balanced, receive, stock
@@ -70,6 +72,17 @@ def test_friends_cut_a_bargain_to_its_floor_and_the_member_buys_it_once(world):
     assert w.call("POST", "/orders", role="shopper", expect=201, json={
         "channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}], "bargain_id": b}).json()["total"] == 5000
     assert balanced(w)
+    # the pipeline copies the deal, the bargain at its latest price and every friend's cut
+    con, engine = duckdb.connect(), commerce_engine(w.services.settings.database_url)
+    try:
+        read = ingest_commerce(con, engine)
+        assert (read["bargain_deals"], read["bargains"], read["bargain_helps"]) == (1, 1, len(cuts))
+        assert con.execute("SELECT price, helpers, status FROM raw.commerce_bargains").fetchall() == [
+            (5000, len(cuts), "used")]
+        assert con.execute("SELECT sum(cut) FROM raw.commerce_bargain_helps").fetchall() == [(9900 - 5000,)]
+    finally:
+        con.close()
+        engine.dispose()
 
 
 def test_a_points_reward_is_paid_in_points_and_a_return_gives_its_share_back(world):
@@ -112,6 +125,13 @@ def test_a_points_reward_is_paid_in_points_and_a_return_gives_its_share_back(wor
     with w.services.sessions() as s:
         assert loyalty.balance_mismatches(s) == []
     assert balanced(w)
+    con, engine = duckdb.connect(), commerce_engine(w.services.settings.database_url)
+    try:
+        assert ingest_commerce(con, engine)["points_rewards"] == 1
+        assert con.execute("SELECT sku, points FROM raw.commerce_points_rewards").fetchall() == [("CASE-BLK", 1000)]
+    finally:
+        con.close()
+        engine.dispose()
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
