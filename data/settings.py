@@ -86,6 +86,13 @@ class Settings(BaseSettings):
                                              "from the live one is refused", gt=0)
     serving_keep_versions: int = _setting(10, "SMARTMALL_SERVING_KEEP_VERSIONS",
                                           "serving: published versions kept for rollback", gt=0)
+    # ClickHouse (pipelines/clickhouse.py)
+    clickhouse_url: str | None = _setting(None, "CLICKHOUSE_URL",
+                                          "ClickHouse for 'smartmall clickhouse ingest': chdb:///abs/path (the "
+                                          "embedded engine) or http(s)://user:password@host:port/db?cluster=name")
+    events_retention_days: int | None = _setting(None, "SMARTMALL_EVENTS_RETENTION_DAYS",
+                                                 "ClickHouse: raw tracking events older than this many days are "
+                                                 "dropped by a TTL (none: kept)", gt=0)
     # the commerce API
     commerce_database_url: str | None = _setting(None, "COMMERCE_DATABASE_URL",
                                                  "the API's database: postgresql+psycopg://user@host/db in "

@@ -41,3 +41,10 @@ def small_home(tmp_path_factory, small_landing) -> Path:
     # besides the feeds: the demo campaign's 'Promotion Viewed' events, posted through POST /events
     assert any(p.name.startswith("api-") for p in landed)
     return home
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory) -> Path:
+    """The embedded ClickHouse engine's data path: chdb allows one per process, so every test shares it
+    (each works in databases or tables of its own)."""
+    return tmp_path_factory.mktemp("chdb") / "data"

@@ -1,0 +1,146 @@
+"""ClickHouse as the warehouse, on the embedded engine (chdb through clickhouse-connect): the raw
+tables generated from the contract, ingestion with the same rules and quarantine as on DuckDB, a
+re-ingested feed day that changes nothing, and dbt-clickhouse running on the embedded engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from data.contract import TABLES
+from pipelines.clickhouse import (
+    ClickHouseUrl,
+    ensure_raw_schema_clickhouse,
+    ingest_table_clickhouse,
+    raw_table_ddl,
+    register_chdb_driver,
+)
+from pipelines.ingest import ensure_raw_schema, ingest_table
+from tests.helpers import run_cli
+
+FEEDS = ["stores", "products", "customers", "transactions", "events"]
+
+
+@pytest.fixture(scope="module")
+def client(chdb_path):
+    c = ClickHouseUrl.parse(f"chdb://{chdb_path}").client()
+    ensure_raw_schema_clickhouse(c)
+    return c
+
+
+@pytest.fixture(scope="module")
+def landing(small_landing, tmp_path_factory) -> Path:
+    """The small synthetic feeds, plus one event of the first day sent again in a file of a later day."""
+    out = tmp_path_factory.mktemp("ch") / "landing"
+    shutil.copytree(small_landing, out)
+    days = sorted(p.name for p in (out / "events").iterdir() if p.name.startswith("date="))
+    con = duckdb.connect()
+    first = next((out / "events" / days[0]).glob("*.parquet"))
+    con.execute(f"COPY (SELECT * FROM read_parquet('{first}') LIMIT 1) TO "
+                f"'{out / 'events' / days[-1] / 'resent.parquet'}' (FORMAT parquet)")
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(client, landing) -> tuple[duckdb.DuckDBPyConnection, object]:
+    """The same feeds ingested into DuckDB and into ClickHouse."""
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    for feed in FEEDS:
+        duck, house = ingest_table(con, feed, landing), ingest_table_clickhouse(client, feed, landing)
+        assert (house.rows_in, house.accepted, house.quarantined, house.quarantined_by_rule) == (
+            duck.rows_in, duck.accepted, duck.quarantined, duck.quarantined_by_rule), feed
+    return con, client
+
+
+def test_the_raw_tables_are_mergetree_by_month_ordered_by_the_key(client):
+    rows = {name: (engine, partition, order) for name, engine, partition, order in client.query(
+        "SELECT name, engine, partition_key, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
+    assert rows["transactions"] == ("MergeTree", "toYYYYMM(ordered_at)", "order_id, line_number")
+    assert rows["events"] == ("MergeTree", "toYYYYMM(occurred_at)", "event_id")
+    assert rows["products"][0] == "MergeTree" and rows["quarantine"][2] == "source_table, _batch"
+    on_cluster = raw_table_ddl(TABLES["events"], cluster="shop", retention_days=365)
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/raw/events', '{replica}')" in on_cluster[0]
+    assert "TTL toDateTime(`occurred_at`) + INTERVAL 365 DAY" in on_cluster[0]
+    assert "Distributed(`shop`, raw, `events_local`, cityHash64(`event_id`))" in on_cluster[1]
+
+
+def test_the_same_feeds_give_the_same_raw_tables_and_quarantine_on_both_engines(both):
+    con, client = both
+    for feed in FEEDS:
+        assert client.query(f"SELECT count() FROM raw.{feed}").result_rows[0][0] == \
+            con.execute(f"SELECT count(*) FROM raw.{feed}").fetchone()[0], feed
+    daily = "SELECT CAST(ordered_at AS DATE) AS d, round(sum(quantity * unit_price), 2) FROM raw.transactions " \
+            "GROUP BY d ORDER BY d"
+    assert [(d, v) for d, v in client.query(daily).result_rows] == con.execute(daily).fetchall()
+    by_rule = "SELECT source_table, rule, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY ALL"
+    assert [tuple(r) for r in client.query(by_rule.replace("GROUP BY ALL ORDER BY ALL", "GROUP BY 1, 2 "
+                                                            "ORDER BY 1, 2")).result_rows] == con.execute(by_rule).fetchall()
+    # the event sent again on a later day is a duplicate on both engines, with its file named
+    resent = "SELECT count(*) FROM raw.quarantine WHERE rule = 'duplicate_key' AND _source_file LIKE '%resent.parquet'"
+    assert client.query(resent).result_rows[0][0] == con.execute(resent).fetchone()[0] == 1
+
+
+def test_reingesting_a_feed_day_changes_nothing(both, landing):
+    con, client = both
+    day = sorted(p.name.removeprefix("date=") for p in (landing / "events").iterdir())[-1]
+    counts = "SELECT (SELECT count() FROM raw.events), (SELECT count() FROM raw.quarantine), " \
+             "(SELECT count() FROM raw.ingest_log)"
+    before = client.query(counts).result_rows
+    again = ingest_table_clickhouse(client, "events", landing, [day])
+    assert again.batches == 1 and again.quarantined_by_rule.get("duplicate_key") == 1
+    assert client.query(counts).result_rows == before
+
+
+def test_dbt_clickhouse_runs_on_the_embedded_engine(both, chdb_path, tmp_path):
+    """One model over the raw transactions, built by dbt-clickhouse through the registered chdb driver."""
+    from dbt.cli.main import dbtRunner
+
+    _, client = both
+    url = ClickHouseUrl.parse(f"chdb://{chdb_path}")
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(yaml.safe_dump({"name": "ch", "version": "1.0", "profile": "ch",
+                                                             "models": {"ch": {"+materialized": "table"}}}))
+    (project / "profiles.yml").write_text(yaml.safe_dump({"ch": {"target": "t", "outputs": {
+        "t": url.dbt_output(schema="ch_marts")}}}))
+    (project / "models" / "sales_daily.sql").write_text(
+        "select {{ dbt.cast('ordered_at', api.Column.translate_type('date')) }} as sale_date, "
+        "sum(quantity * unit_price) as revenue from raw.transactions group by sale_date")
+    register_chdb_driver()
+    result = dbtRunner().invoke(["run", "--project-dir", str(project), "--profiles-dir", str(project)])
+    assert result.success, result.exception
+    built = client.query("SELECT count(), round(sum(revenue), 2) FROM ch_marts.sales_daily").result_rows[0]
+    expected = client.query("SELECT uniqExact(toDate(ordered_at)), round(sum(quantity * unit_price), 2) "
+                            "FROM raw.transactions").result_rows[0]
+    assert built == expected and built[0] > 0
+
+
+def test_clickhouse_urls_name_the_engine_or_the_server():
+    embedded = ClickHouseUrl.parse("chdb:///var/lib/smartmall/ch")
+    assert embedded.path == Path("/var/lib/smartmall/ch") and embedded.dbt_output()["driver"] == "chdb"
+    server = ClickHouseUrl.parse("https://analyst:p%40ss@ch.example.com/shop?cluster=main")
+    assert (server.host, server.port, server.user, server.password, server.database, server.secure,
+            server.cluster) == ("ch.example.com", 8443, "analyst", "p@ss", "shop", True, "main")
+    assert server.dbt_output() | {"password": ""} == {
+        "type": "clickhouse", "schema": "marts", "user": "analyst", "password": "", "cluster": "main",
+        "cluster_mode": True, "driver": "http", "host": "ch.example.com", "port": 8443, "secure": True}
+    for bad in ("chdb://relative/path", "tcp://host:9000", "clickhouse.example.com"):
+        with pytest.raises(ValueError):
+            ClickHouseUrl.parse(bad)
+
+
+def test_the_cli_ingests_the_landing_folder_into_clickhouse_and_refuses_a_bad_url(small_landing, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(small_landing, home / "landing")
+    url = f"chdb://{tmp_path / 'ch'}"  # a process of its own: its own data path
+    out = run_cli(home, "clickhouse", env={"CLICKHOUSE_URL": url}).stdout
+    assert "transactions" in out and "quarantined" in out and "stock_positions" in out
+    again = run_cli(home, "clickhouse", "--day", "2025-01-01", env={"CLICKHOUSE_URL": url}).stdout
+    assert "events                  1 batches" in again
+    bad = run_cli(home, "clickhouse", env={"CLICKHOUSE_URL": "tcp://host:9000"}, check=False)
+    assert bad.returncode != 0 and "chdb:///abs/path" in bad.stderr
