@@ -6,7 +6,7 @@ Reading that per request cost two round trips and a thread hop (~2.4 ms of CPU: 
 endpoint, ``bench/serving_http.py``). ``Shelf`` keeps each ``(location, SKU)`` answer and each
 customer's region and home store in memory with the time it was read; a request whose entries are
 all younger than ``max_age`` is answered without the database, in the event loop. Missing or older
-entries are read in one batch for just those SKUs (in the thread pool).
+entries are read in one batch for just those SKUs, on the shelf's reader threads.
 
 So an SKU that sells out or is unlisted through *another* worker may still be recommended for up to
 ``max_age`` seconds (``COMMERCE_SHELF_SECONDS``, 1 s by default; 0 reads the database on every
