@@ -1,7 +1,7 @@
 -- Walks the replenishment tree: store -> regional warehouse -> central warehouse.
 with s as (select * from {{ ref('stg_stores') }})
 select
-    s.store_id,
+    s.store_id as store_id,
     case s.location_kind
         when 'store' then s.parent_id
         when 'regional_warehouse' then s.store_id

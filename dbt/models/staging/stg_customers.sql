@@ -23,4 +23,4 @@ select
     gender,
     account_type,
     coalesce(tier, 'silver') as tier
-from (select * from imported union all by name select * from joined_in_the_shop)
+from (select * from imported union all select * from joined_in_the_shop)  -- the same columns in the same order

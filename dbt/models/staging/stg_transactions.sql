@@ -12,8 +12,8 @@ with imported as (
 -- each API order line's discounts (tier, campaign, coupon, points), its campaign and its coupon's code
 api_discounts as (
     select
-        d.order_id,
-        d.line_number,
+        d.order_id as order_id,
+        d.line_number as line_number,
         sum(d.amount) / 100.0 as discount_amount,
         max(case when d.kind = 'campaign' then d.source end) as promotion_id,
         max(c.code) as coupon_code
@@ -24,12 +24,13 @@ api_discounts as (
 ),
 
 api_lines as (
-    select o.*, l.line_number, l.sku, l.quantity, l.returned_quantity,
+    select o.order_id as order_id, o.customer_id as customer_id, o.store_id as store_id, o.channel as channel, o.fulfillment as fulfillment, o.created_at as created_at, o.updated_at as updated_at,
+           o._extracted_at as _extracted_at, l.line_number as line_number, l.sku as sku, l.quantity as quantity, l.returned_quantity as returned_quantity,
            l.unit_price / 100.0 as unit_price,  -- the API keeps minor units
-           coalesce(d.discount_amount, 0) as line_discount, d.promotion_id, d.coupon_code
+           coalesce(d.discount_amount, 0) as line_discount, d.promotion_id as promotion_id, d.coupon_code as coupon_code
     from {{ source('raw', 'commerce_orders') }} as o
-    inner join {{ source('raw', 'commerce_order_lines') }} as l using (order_id)
-    left join api_discounts as d using (order_id, line_number)
+    inner join {{ source('raw', 'commerce_order_lines') }} as l on l.order_id = o.order_id
+    left join api_discounts as d on d.order_id = l.order_id and d.line_number = l.line_number
     where o.status in {{ "('" ~ var('commerce_sold_statuses') | join("', '") ~ "')" }}
 ),
 
@@ -54,11 +55,14 @@ api_returns as (
 ),
 
 lines as (
-    select * from imported
-    union all by name
-    select * from api_sales
-    union all by name
-    select * from api_returns
+    {%- set columns = "order_id, line_number, customer_id, sku, quantity, unit_price, discount_amount, ordered_at,
+        store_id, channel, fulfillment, coupon_code, promotion_id, payment_method, original_order_id, source, _batch,
+        _ingested_at" %}
+    select {{ columns }} from imported
+    union all
+    select {{ columns }} from api_sales
+    union all
+    select {{ columns }} from api_returns
 )
 
 select
@@ -81,7 +85,7 @@ select
     promotion_id,
     payment_method,
     original_order_id,
-    quantity < 0 as is_return,
+    cast(quantity < 0 as boolean) as is_return,
     source,
     _batch,
     _ingested_at

@@ -15,7 +15,7 @@ with searches as (
 
 followed as (
     select
-        s.event_id,
+        s.event_id as event_id,
         exists (
             select 1 from {{ ref('fct_events') }} v
             where v.session_id = s.session_id and v.event = 'Product Viewed' and v.occurred_at >= s.occurred_at
@@ -25,8 +25,8 @@ followed as (
 
 select
     s.event_date as search_date,
-    s.channel,
-    s.search_query,
+    s.channel as channel,
+    s.search_query as search_query,
     count(*) as searches,
     count(distinct s.session_id) as sessions,
     count(*) filter (where f.viewed_after) as searches_with_view,

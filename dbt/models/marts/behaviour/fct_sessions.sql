@@ -4,10 +4,10 @@ with s as (
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
         -- the session's first event decides its visitor, channel and device (deterministic on ties)
-        first(anonymous_id order by occurred_at, event_id) as anonymous_id,
+        {{ first_by('anonymous_id', 'occurred_at, event_id') }} as anonymous_id,
         max(user_id) as user_id,
-        first(channel order by occurred_at, event_id) as channel,
-        first(device order by occurred_at, event_id) as device,
+        {{ first_by('channel', 'occurred_at, event_id') }} as channel,
+        {{ first_by('device', 'occurred_at, event_id') }} as device,
         count(*) as events,
         count(*) filter (where event = 'Product Viewed') as product_views,
         count(*) filter (where event = 'Products Searched') as searches,
@@ -27,21 +27,21 @@ identities as (
     group by anonymous_id
 )
 select
-    s.session_id,
+    s.session_id as session_id,
     coalesce(s.user_id, i.user_id) as customer_id,
-    s.anonymous_id,
-    s.channel,
-    s.device,
-    s.started_at,
-    s.ended_at,
+    s.anonymous_id as anonymous_id,
+    s.channel as channel,
+    s.device as device,
+    s.started_at as started_at,
+    s.ended_at as ended_at,
     cast(s.started_at as date) as session_date,
     date_diff('second', s.started_at, s.ended_at) as duration_seconds,
-    s.events, s.product_views, s.searches, s.adds, s.removes, s.coupons_applied,
+    s.events as events, s.product_views as product_views, s.searches as searches, s.adds as adds, s.removes as removes, s.coupons_applied as coupons_applied,
     coalesce(f.funnel_depth, 0) as funnel_depth,
-    f.completed_at is not null as converted,
-    s.adds > 0 and f.completed_at is null as abandoned_cart,
-    s.order_id,
-    s.revenue
+    cast(f.completed_at is not null as boolean) as converted,
+    cast(s.adds > 0 and f.completed_at is null as boolean) as abandoned_cart,
+    s.order_id as order_id,
+    s.revenue as revenue
 from s
 left join identities i using (anonymous_id)
 left join {{ ref('int_session_funnel') }} f using (session_id)

@@ -8,7 +8,7 @@ with as_of as (
     from {{ ref('fct_order_lines') }}
 ),
 l as (
-    select l.*, p.category
+    select l.*, p.category as category
     from {{ ref('fct_order_lines') }} l
     left join {{ ref('dim_product') }} p using (sku)
     where l.customer_id is not null and l.ordered_at < (select d from as_of)
@@ -32,7 +32,7 @@ by_line as (
     from l group by 1
 ),
 top_category as (
-    select customer_id, arg_max(category, revenue) as top_category
+    select customer_id, {{ arg_max('category', 'revenue') }} as top_category
     from (select customer_id, category, sum(net_revenue) as revenue from l group by 1, 2)
     group by 1
 ),
@@ -41,7 +41,7 @@ by_order as (
         customer_id,
         count(*) filter (where not is_return) as orders,
         avg(net_revenue) filter (where not is_return) as avg_order_value,
-        mode(channel) as preferred_channel,
+        {{ mode('channel') }} as preferred_channel,
         avg(case when fulfillment = 'pickup' then 1 else 0 end) filter (where not is_return) as pickup_share,
         count(*) filter (where not is_return and ordered_at >= (select d from as_of) - interval 90 day) as orders_90d,
         date_diff('day', min(ordered_at), (select d from as_of)) as tenure_days
@@ -52,17 +52,17 @@ by_session as (
     from s group by 1
 )
 select
-    c.customer_id,
-    coalesce(bs.sessions_90d, 0) >= 3 and coalesce(bo.orders_90d, 0) = 0 as browses_without_buying,
-    coalesce(bs.abandoned_carts_90d, 0) >= 2 as abandons_carts,
-    coalesce(bl.promo_share, 0) >= 0.4 and coalesce(bl.lines, 0) >= 3 as promotion_sensitive,
-    coalesce(bo.pickup_share, 0) >= 0.3 as uses_store_pickup,
-    coalesce(bl.return_share, 0) >= 0.2 and coalesce(bl.lines, 0) >= 5 as high_returner,
-    coalesce(bl.repeat_sku_lines, 0) >= 2 as repurchaser,
-    month(c.birthday) = month((select d from as_of)) as birthday_this_month,
+    c.customer_id as customer_id,
+    cast(coalesce(bs.sessions_90d, 0) >= 3 and coalesce(bo.orders_90d, 0) = 0 as boolean) as browses_without_buying,
+    cast(coalesce(bs.abandoned_carts_90d, 0) >= 2 as boolean) as abandons_carts,
+    cast(coalesce(bl.promo_share, 0) >= 0.4 and coalesce(bl.lines, 0) >= 3 as boolean) as promotion_sensitive,
+    cast(coalesce(bo.pickup_share, 0) >= 0.3 as boolean) as uses_store_pickup,
+    cast(coalesce(bl.return_share, 0) >= 0.2 and coalesce(bl.lines, 0) >= 5 as boolean) as high_returner,
+    cast(coalesce(bl.repeat_sku_lines, 0) >= 2 as boolean) as repurchaser,
+    cast(month(c.birthday) = month((select d from as_of)) as boolean) as birthday_this_month,
     tc.top_category as category_affinity,
-    bo.preferred_channel,
-    bo.avg_order_value,
+    bo.preferred_channel as preferred_channel,
+    bo.avg_order_value as avg_order_value,
     bo.orders as lifetime_orders,
     round(bo.orders / greatest(bo.tenure_days / 30.4, 1), 3) as orders_per_month,
     coalesce(bs.sessions_90d, 0) as sessions_90d,

@@ -9,7 +9,7 @@ with orders as (
     group by customer_id
 ),
 members as (
-    select c.*, o.first_order_at, o.last_order_at, o.orders, o.net_revenue
+    select c.*, o.first_order_at as first_order_at, o.last_order_at as last_order_at, o.orders as orders, o.net_revenue as net_revenue
     from {{ ref('stg_customers') }} c
     left join orders o using (customer_id)
 )

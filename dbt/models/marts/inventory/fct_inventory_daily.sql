@@ -17,13 +17,14 @@ pairs as (
 ),
 bounds as (select max(movement_date) as last_date from moves),
 spine as (
-    select p.location_id, p.sku, cast(d.day as date) as stock_date
-    from pairs p, bounds b, lateral (select unnest(generate_series(p.first_date, b.last_date, interval 1 day)) as day) d
+    select location_id, sku, cast(day as date) as stock_date
+    from (select p.location_id, p.sku, {{ day_series('p.first_date', 'b.last_date') }} as day
+          from pairs p cross join bounds b) as d
 )
 select
-    spine.sku,
-    spine.location_id,
-    spine.stock_date,
+    spine.sku as sku,
+    spine.location_id as location_id,
+    spine.stock_date as stock_date,
     sum(coalesce(m.net_change, 0)) over (
         partition by spine.location_id, spine.sku order by spine.stock_date rows unbounded preceding
     ) as on_hand,

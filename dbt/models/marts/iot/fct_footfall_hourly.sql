@@ -11,11 +11,11 @@ store_orders as (
     group by all
 )
 select
-    f.store_id,
-    f.hour,
+    f.store_id as store_id,
+    f.hour as hour,
     cast(f.hour as date) as visit_date,
-    f.visitors,
-    f.counters,
+    f.visitors as visitors,
+    f.counters as counters,
     coalesce(o.in_store_orders, 0) as in_store_orders,
     round(coalesce(o.in_store_orders, 0) / nullif(f.visitors, 0), 4) as conversion_rate
 from footfall f

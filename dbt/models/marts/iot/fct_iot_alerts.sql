@@ -44,5 +44,5 @@ shelf as (
 )
 
 select * from temperature
-union all by name
+union all  -- the same columns in the same order
 select * from shelf

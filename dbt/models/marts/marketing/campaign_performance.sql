@@ -32,14 +32,13 @@ group_sizes as (
 ),
 
 days as (
-    select c.campaign_id, cast(d.day as date) as day
-    from campaigns as c
-    cross join as_of
-    cross join lateral unnest(generate_series(
-        cast(c.launched_at as date),
-        greatest(cast(c.launched_at as date), cast(least(c.ends_at - interval 1 microsecond, as_of.moment) as date)),
-        interval 1 day
-    )) as d(day)
+    select campaign_id, cast(day as date) as day
+    from (
+        select c.campaign_id, {{ day_series('c.launched_at', "greatest(cast(c.launched_at as date), "
+                                            "cast(least(c.ends_at - interval 1 microsecond, as_of.moment) as date))") }} as day
+        from campaigns as c
+        cross join as_of
+    ) as d
 ),
 
 sold_orders as (
@@ -49,7 +48,7 @@ sold_orders as (
 ),
 
 sold_lines as (
-    select l.order_id, l.line_number, l.sku, l.quantity - l.returned_quantity as kept_units, l.quantity,
+    select l.order_id as order_id, l.line_number as line_number, l.sku as sku, l.quantity - l.returned_quantity as kept_units, l.quantity as quantity,
            l.unit_price / 100.0 as unit_price
     from {{ source('raw', 'commerce_order_lines') }} as l
     inner join sold_orders using (order_id)
@@ -57,11 +56,11 @@ sold_lines as (
 
 -- a price-rule campaign's own discount lines, and a coupon campaign's coupons' lines
 campaign_discount_lines as (
-    select c.campaign_id, d.order_id, d.line_number, d.amount
+    select c.campaign_id as campaign_id, d.order_id as order_id, d.line_number as line_number, d.amount as amount
     from {{ ref('stg_commerce_order_discounts') }} as d
     inner join campaigns as c on d.source = 'campaign:' || cast(c.campaign_id as varchar)
     union all
-    select cp.campaign_id, d.order_id, d.line_number, d.amount
+    select cp.campaign_id as campaign_id, d.order_id as order_id, d.line_number as line_number, d.amount as amount
     from {{ ref('stg_commerce_coupons') }} as cp
     inner join {{ ref('stg_commerce_order_discounts') }} as d
         on d.order_id = cp.order_id and d.source = 'coupon:' || cast(cp.definition_id as varchar)
@@ -70,8 +69,8 @@ campaign_discount_lines as (
 
 redemptions as (
     select
-        dl.campaign_id,
-        dl.order_id,
+        dl.campaign_id as campaign_id,
+        dl.order_id as order_id,
         cast(o.created_at as date) as day,
         sum(dl.amount * l.kept_units / l.quantity) as discount_cost
     from campaign_discount_lines as dl
@@ -82,13 +81,13 @@ redemptions as (
 
 -- the orders a campaign answers for: its audience's within the window, or (no audience) its redemptions
 attributed_orders as (
-    select m.campaign_id, m.customer_id, m.assigned_group, o.order_id, o.created_at, o.net_revenue
+    select m.campaign_id as campaign_id, m.customer_id as customer_id, m.assigned_group as assigned_group, o.order_id as order_id, o.created_at as created_at, o.net_revenue as net_revenue
     from members as m
     inner join campaigns as c using (campaign_id)
     inner join sold_orders as o
         on o.customer_id = m.customer_id and o.created_at >= c.launched_at and o.created_at < c.ends_at
     union all
-    select r.campaign_id, o.customer_id, 'treatment' as assigned_group, o.order_id, o.created_at, o.net_revenue
+    select r.campaign_id as campaign_id, o.customer_id as customer_id, 'treatment' as assigned_group, o.order_id as order_id, o.created_at as created_at, o.net_revenue as net_revenue
     from redemptions as r
     inner join sold_orders as o using (order_id)
     where r.campaign_id not in (select campaign_id from group_sizes)
@@ -115,7 +114,7 @@ issued as (
 
 exposed as (
     select
-        c.campaign_id,
+        c.campaign_id as campaign_id,
         e.event_date as day,
         count(distinct coalesce(e.user_id, e.anonymous_id)) as members_exposed
     from {{ ref('stg_events') }} as e
@@ -132,7 +131,7 @@ redeemed as (
 
 -- each audience member's revenue from the launch to each day (buyers only: the others add zeros)
 member_revenue_to_date as (
-    select d.campaign_id, d.day, a.customer_id, a.assigned_group, sum(a.net_revenue) as revenue
+    select d.campaign_id as campaign_id, d.day as day, a.customer_id as customer_id, a.assigned_group as assigned_group, sum(a.net_revenue) as revenue
     from days as d
     inner join attributed_orders as a
         on a.campaign_id = d.campaign_id and cast(a.created_at as date) <= d.day
@@ -158,7 +157,7 @@ to_date as (
 -- rate where the catalogue has no cost
 margin as (
     select
-        a.campaign_id,
+        a.campaign_id as campaign_id,
         1 - cast(sum(l.kept_units * p.cost) as double) / nullif(sum(l.kept_units * l.unit_price), 0) as margin_rate
     from attributed_orders as a
     inner join sold_lines as l using (order_id)
@@ -169,10 +168,10 @@ margin as (
 
 joined as (
     select
-        d.campaign_id,
-        c.campaign_name,
-        c.kind,
-        d.day,
+        d.campaign_id as campaign_id,
+        c.campaign_name as campaign_name,
+        c.kind as kind,
+        d.day as day,
         coalesce(g.audience_size, 0) as audience_size,
         coalesce(g.treatment_size, 0) as treatment_size,
         coalesce(g.control_size, 0) as control_size,

@@ -1,10 +1,10 @@
 select
-    l.sku,
-    l.store_id,
-    l.channel,
+    l.sku as sku,
+    l.store_id as store_id,
+    l.channel as channel,
     l.order_date as sale_date,
-    p.category,
-    s.region,
+    p.category as category,
+    s.region as region,
     sum(l.quantity) filter (where l.quantity > 0) as units_sold,
     coalesce(-sum(l.quantity) filter (where l.quantity < 0), 0) as units_returned,
     sum(l.quantity) as net_units,
@@ -12,7 +12,7 @@ select
     sum(l.discount_amount) as discount_amount,
     sum(l.net_revenue) as net_revenue,
     count(distinct l.order_id) filter (where l.quantity > 0) as orders,
-    bool_or(l.promotion_id is not null) as on_promotion,
+    {{ bool_or('l.promotion_id is not null') }} as on_promotion,
     avg(cast(l.unit_price as decimal(38, 6))) filter (where l.quantity > 0) as avg_unit_price
 from {{ ref('fct_order_lines') }} l
 left join {{ ref('dim_product') }} p using (sku)

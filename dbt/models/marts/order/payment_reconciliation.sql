@@ -11,19 +11,19 @@ with payments as (
 ),
 
 refunds as (
-    select p.order_id, count(*) as refunds, sum(r.amount) as refunded
+    select p.order_id as order_id, count(*) as refunds, sum(r.amount) as refunded
     from {{ ref('stg_commerce_refunds') }} as r
     inner join {{ ref('stg_commerce_payments') }} as p on p.payment_id = r.payment_id
     group by p.order_id
 )
 
 select
-    o.order_id,
-    o.customer_id,
-    o.channel,
-    o.status,
+    o.order_id as order_id,
+    o.customer_id as customer_id,
+    o.channel as channel,
+    o.status as status,
     cast(o.created_at as date) as order_date,
-    o.total,
+    o.total as total,
     o.paid as order_paid,
     o.refunded as order_refunded,
     coalesce(p.payment_attempts, 0) as payment_attempts,
@@ -32,7 +32,7 @@ select
     coalesce(r.refunds, 0) as refunds,
     coalesce(r.refunded, 0) as refunded,
     coalesce(p.captured, 0) - coalesce(r.refunded, 0) as net_received,
-    abs(o.paid - coalesce(p.captured, 0)) < 0.005 and abs(o.refunded - coalesce(r.refunded, 0)) < 0.005 as balanced
+    cast(abs(o.paid - coalesce(p.captured, 0)) < 0.005 and abs(o.refunded - coalesce(r.refunded, 0)) < 0.005 as boolean) as balanced
 from {{ ref('stg_commerce_orders') }} as o
 left join payments as p on p.order_id = o.order_id
 left join refunds as r on r.order_id = o.order_id

@@ -1,12 +1,12 @@
 with sales as (
     select sku, min(ordered_at) as first_sold_at, max(ordered_at) as last_sold_at,
            sum(quantity) filter (where quantity > 0) as units_sold,
-           median(unit_price) filter (where quantity > 0) as median_unit_price
+           {{ median('unit_price') }} filter (where quantity > 0) as median_unit_price
     from {{ ref('stg_transactions') }}
     group by sku
 ),
 catalogue as (
-    select p.*, s.first_sold_at, s.last_sold_at, s.units_sold, s.median_unit_price
+    select p.*, s.first_sold_at as first_sold_at, s.last_sold_at as last_sold_at, s.units_sold as units_sold, s.median_unit_price as median_unit_price
     from {{ ref('stg_products') }} p
     left join sales s using (sku)
 )

@@ -1,5 +1,5 @@
 with located as (
-    select s.*, h.regional_warehouse_id, h.central_warehouse_id
+    select s.*, h.regional_warehouse_id as regional_warehouse_id, h.central_warehouse_id as central_warehouse_id
     from {{ ref('stg_stores') }} s
     join {{ ref('int_location_hierarchy') }} h using (store_id)
 ),
