@@ -20,7 +20,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic_settings
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -86,10 +86,12 @@ class Settings(BaseSettings):
                                              "from the live one is refused", gt=0)
     serving_keep_versions: int = _setting(10, "SMARTMALL_SERVING_KEEP_VERSIONS",
                                           "serving: published versions kept for rollback", gt=0)
-    # ClickHouse (pipelines/clickhouse.py)
+    # the warehouse engine (pipelines/warehouse.py, pipelines/clickhouse.py)
+    warehouse_kind: Literal["duckdb", "clickhouse"] = _setting(
+        "duckdb", "SMARTMALL_WAREHOUSE", "the warehouse: duckdb (embedded, one machine) or clickhouse (CLICKHOUSE_URL)")
     clickhouse_url: str | None = _setting(None, "CLICKHOUSE_URL",
-                                          "ClickHouse for 'smartmall clickhouse ingest': chdb:///abs/path (the "
-                                          "embedded engine) or http(s)://user:password@host:port/db?cluster=name")
+                                          "ClickHouse: chdb:///abs/path (the embedded engine) or "
+                                          "http(s)://user:password@host:port/db?cluster=name")
     events_retention_days: int | None = _setting(None, "SMARTMALL_EVENTS_RETENTION_DAYS",
                                                  "ClickHouse: raw tracking events older than this many days are "
                                                  "dropped by a TTL (none: kept)", gt=0)

@@ -93,8 +93,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 def run_pipeline(settings: Settings, start: str | None = None, end: str | None = None, fresh: bool = False,
                  log_path: Path | None = None) -> bool:
     """Materialize the whole graph in process (ingest the landed days, then dbt build). True on success."""
-    if fresh and settings.warehouse.exists():
-        settings.warehouse.unlink()
+    if fresh:
+        from pipelines.warehouse import warehouse_resource
+
+        warehouse_resource(settings).reset()
     prepare_environment(settings)
     _progress_logger()
     days = settings.landed_days()
@@ -174,12 +176,13 @@ def seed_commerce_api(settings: Settings) -> Settings:
     from commerce_api.app import build_services
     from commerce_api.seed import seed_from_warehouse
     from commerce_api.signing import init_secrets
+    from pipelines.warehouse import marts_file
 
     # a demo install signs its simulated payment callbacks with its own
     settings, path, new = init_secrets(settings)
     if new:
         _say(f"Generated the commerce API's signing secrets into {path} (readable by you only).")
-    counts = seed_from_warehouse(build_services(settings).sessions, settings.warehouse)
+    counts = seed_from_warehouse(build_services(settings).sessions, marts_file(settings))
     _say(f"\nCommerce API database ({settings.database_url}): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return settings
 
@@ -254,35 +257,39 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 # --------------------------------------------------------------------------- looking
-def _connect(settings: Settings):
-    import duckdb
+def _warehouse(settings: Settings):
+    """The warehouse of the settings (DuckDB or ClickHouse), once something has been loaded."""
+    from pipelines.warehouse import warehouse_resource
 
-    if not settings.warehouse.exists():
-        raise SystemExit(f"error: no warehouse at {settings.warehouse}; run 'smartmall demo' or 'smartmall run'")
-    return duckdb.connect(str(settings.warehouse), read_only=True)
+    warehouse = warehouse_resource(settings)
+    if not warehouse.has_data():
+        where = settings.warehouse if settings.warehouse_kind == "duckdb" else settings.clickhouse_url
+        raise SystemExit(f"error: no warehouse at {where}; run 'smartmall demo' or 'smartmall run'")
+    return warehouse
 
 
 def print_status(settings: Settings) -> None:
     from pipelines.dbt_manifest import queryable_marts
 
-    con = _connect(settings)
-    _say("\nIngestion (raw = accepted + quarantined):")
-    for table, rows_in, accepted, quarantined in con.execute(
+    warehouse = _warehouse(settings)
+    _say(f"\nIngestion into {settings.warehouse_kind} (raw = accepted + quarantined):")
+    for table, rows_in, accepted, quarantined in warehouse.query(
         "SELECT source_table, sum(rows_in), sum(accepted), sum(quarantined) FROM raw.ingest_log GROUP BY 1 ORDER BY 1"
-    ).fetchall():
+    ).rows():
         _say(f"  {table:<20} {rows_in:>12,} in  {accepted:>12,} accepted  {quarantined:>8,} quarantined")
-    rules = con.execute(
-        "SELECT source_table, rule, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY 1, 3 DESC"
-    ).fetchall()
+    rules = warehouse.query(
+        "SELECT source_table, rule, count(*) AS n FROM raw.quarantine GROUP BY 1, 2 ORDER BY 1, 3 DESC").rows()
     if rules:
         _say("  quarantined by rule: " + "; ".join(f"{t}.{r} {n:,}" for t, r, n in rules))
     _say("\nMarts (schema marts):")
-    existing = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()}
+    existing = set(warehouse.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'")["table_name"].to_list())
+    wanted = [mart for mart in queryable_marts() if mart in existing]
+    counts = dict(warehouse.query(" UNION ALL ".join(
+        f"SELECT '{mart}' AS mart, count(*) AS n FROM marts.{mart}" for mart in wanted)).rows()) if wanted else {}
     for mart in queryable_marts():
-        n = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0] if mart in existing else "missing"
+        n = counts.get(mart, "missing")
         _say(f"  {mart:<26} {n:>12,} rows" if isinstance(n, int) else f"  {mart:<26} {n}")
-    con.close()
 
 
 def _data_docs(settings: Settings) -> str:
@@ -296,7 +303,8 @@ def _where_to_look(settings: Settings) -> None:
     _say(
         "\nWhere to look next:\n"
         "  dashboards:          smartmall dashboards   (then open http://127.0.0.1:8501)\n"
-        f"  warehouse (DuckDB):  {settings.warehouse}\n"
+        f"  warehouse:           {settings.warehouse if settings.warehouse_kind == 'duckdb' else settings.clickhouse_url}"
+        f" ({settings.warehouse_kind})\n"
         "  query it:            smartmall sql \"SELECT * FROM marts.fct_funnel_daily ORDER BY funnel_date DESC LIMIT 10\"\n"
         "  quarantined records: smartmall quarantine\n"
         f"  data quality (GX):   {_data_docs(settings)}\n"
@@ -317,7 +325,9 @@ def print_settings(settings: Settings) -> None:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
-    if settings.warehouse.exists():
+    from pipelines.warehouse import warehouse_resource
+
+    if warehouse_resource(settings).has_data():
         print_status(settings)
     else:  # the settings are worth seeing before the first run
         _say(f"\nNo warehouse at {settings.warehouse} yet: 'smartmall demo' or 'smartmall run' builds it.")
@@ -325,21 +335,35 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> None:
-    con = _connect(settings)
+    import polars as pl
+
+    warehouse = _warehouse(settings)
     try:
-        print(con.sql(args.query))
+        frame = warehouse.query(args.query)
     except Exception as exc:  # show the database's message, not a traceback
         raise SystemExit(f"error: {exc}") from exc
+    if args.csv:  # a list or struct column as JSON
+        nested = [c for c, t in frame.schema.items() if t.is_nested()]
+        frame = frame.with_columns(pl.col(c).map_elements(lambda v: json.dumps(v.to_list() if isinstance(v, pl.Series)
+                                                                                else v, default=str),
+                                                          return_dtype=pl.Utf8) for c in nested)
+        print(frame.write_csv(), end="")
+        return
+    with pl.Config(tbl_rows=40, tbl_cols=20, fmt_str_lengths=60):
+        print(frame)
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> None:
-    con = _connect(settings)
+    import polars as pl
+
+    warehouse = _warehouse(settings)
     where = "WHERE source_table = ?" if args.table else ""
     params = [args.table] if args.table else []
-    print(con.sql(f"SELECT source_table, rule, any_value(reason) AS reason, count(*) AS records "
-                  f"FROM raw.quarantine {where} GROUP BY ALL ORDER BY records DESC", params=params))
-    print(con.sql(f"SELECT source_table, _batch, rule, record FROM raw.quarantine {where} "
-                  f"ORDER BY source_table, _batch LIMIT {int(args.limit)}", params=params))
+    with pl.Config(tbl_rows=int(args.limit), fmt_str_lengths=120):
+        print(warehouse.query(f"SELECT source_table, rule, any_value(reason) AS reason, count(*) AS records "
+                              f"FROM raw.quarantine {where} GROUP BY 1, 2 ORDER BY records DESC", params))
+        print(warehouse.query(f"SELECT source_table, _batch, rule, record FROM raw.quarantine {where} "
+                              f"ORDER BY source_table, _batch LIMIT {int(args.limit)}", params))
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
@@ -516,8 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_quarantine)
 
-    p = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    p = sub.add_parser("sql", help="run a read-only SQL query on the warehouse (in its own SQL: DuckDB's or "
+                                   "ClickHouse's)")
     p.add_argument("query")
+    p.add_argument("--csv", action="store_true", help="print the result as CSV (for scripts)")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("clickhouse", help="ingest the landing folder into ClickHouse (CLICKHOUSE_URL)")

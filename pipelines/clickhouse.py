@@ -24,6 +24,7 @@ inside it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import clickhouse_connect
 import duckdb
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from data.contract import MAX_ABS_QUANTITY, TABLES, Table
+from pipelines.dbt_manifest import contract_column_types
 from pipelines.ingest import IngestReport, ensure_raw_schema, ingest_table
 
 _TYPES = {"VARCHAR": "String", "INTEGER": "Int32", "BIGINT": "Int64", "DOUBLE": "Float64", "BOOLEAN": "Bool",
@@ -133,6 +136,64 @@ def raw_table_ddl(table: Table, cluster: str | None = None, retention_days: int 
     ]
 
 
+# A contract's declared types (DuckDB's spelling, in the marts' .yml) as ClickHouse types: the same
+# table as dbt/macros/contract_types_clickhouse.sql, for the model outputs written from Python.
+CONTRACT_TYPES = {"varchar": "String", "text": "String", "double": "Float64", "float": "Float32", "integer": "Int32",
+                  "int": "Int32", "bigint": "Int64", "smallint": "Int16", "tinyint": "Int8", "uinteger": "UInt32",
+                  "ubigint": "UInt64", "boolean": "Bool", "date": "Date32", "timestamp": "DateTime64(6)",
+                  # as a manifest parsed for ClickHouse has some of them already
+                  "string": "String", "float64": "Float64", "int32": "Int32", "int64": "Int64", "int8": "Int8",
+                  "uint32": "UInt32", "bool": "Bool", "datetime": "DateTime64(6)"}
+
+
+def contract_type(declared: str, nullable: bool = True) -> str:
+    """``varchar`` -> ``Nullable(String)``, ``varchar[]`` -> ``Array(String)``."""
+    t = declared.strip().lower()
+    if t.endswith("[]"):
+        return f"Array({contract_type(t[:-2], nullable=False)})"
+    if t not in CONTRACT_TYPES:
+        raise ValueError(f"no ClickHouse type for the contract type {declared!r}")
+    return f"Nullable({CONTRACT_TYPES[t]})" if nullable else CONTRACT_TYPES[t]
+
+
+def small_table_engine(cluster: str | None) -> str:
+    """A table every node holds whole (model outputs, the commerce copies): MergeTree, or on a cluster
+    ReplicatedMergeTree with one replica set across all nodes (its path from the table's UUID)."""
+    engine = "ReplicatedMergeTree('/clickhouse/tables/{uuid}', '{replica}')" if cluster else "MergeTree"
+    return f"ENGINE = {engine} ORDER BY tuple()"
+
+
+def model_output_ddl(target: str, mart: str, cluster: str | None = None) -> str:
+    """``CREATE TABLE target`` with the columns of ``mart``'s enforced contract."""
+    on = f" ON CLUSTER `{cluster}`" if cluster else ""
+    columns = ", ".join(f"`{name}` {contract_type(declared)}" for name, declared in contract_column_types(mart))
+    return f"CREATE TABLE {target}{on} ({columns}) {small_table_engine(cluster)}"
+
+
+def arrow_table_ddl(target: str, schema: pa.Schema, cluster: str | None = None) -> str:
+    """``CREATE TABLE target`` for rows of this Arrow schema (every column Nullable but lists)."""
+    on = f" ON CLUSTER `{cluster}`" if cluster else ""
+    columns = ", ".join(f"`{f.name}` {_arrow_type(f.type)}" for f in schema)
+    return f"CREATE TABLE {target}{on} ({columns}) {small_table_engine(cluster)}"
+
+
+def _arrow_type(t: pa.DataType, nullable: bool = True) -> str:
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"Array({_arrow_type(t.value_type, nullable=False)})"
+    if pa.types.is_timestamp(t):
+        kind = "DateTime64(6)"
+    elif pa.types.is_decimal(t):
+        kind = f"Decimal({t.precision}, {t.scale})"
+    else:
+        kind = _ARROW_TYPES[str(t)]
+    return f"Nullable({kind})" if nullable else kind
+
+
+_ARROW_TYPES = {"string": "String", "large_string": "String", "bool": "Bool", "int8": "Int8", "int16": "Int16",
+                "int32": "Int32", "int64": "Int64", "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32",
+                "uint64": "UInt64", "float": "Float32", "double": "Float64", "date32[day]": "Date32"}
+
+
 def _column_type(sql_type: str, required: bool) -> str:
     kind = _TYPES[sql_type.upper()]
     return kind if required else f"Nullable({kind})"
@@ -159,9 +220,12 @@ def ensure_raw_schema_clickhouse(client: Client, cluster: str | None = None,
 
 
 def ingest_table_clickhouse(client: Client, table_name: str, landing: Path, batches: list[str] | None = None,
-                            max_line_quantity: int = MAX_ABS_QUANTITY) -> IngestReport:
+                            max_line_quantity: int = MAX_ABS_QUANTITY,
+                            inspect: Callable[[duckdb.DuckDBPyConnection, list[str]], None] | None = None,
+                            ) -> IngestReport:
     """``pipelines.ingest.ingest_table`` with ClickHouse as the warehouse: the same rules, the same
-    quarantine, the same report; the batches replace what they loaded before."""
+    quarantine, the same report; the batches replace what they loaded before. ``inspect(scratch,
+    batches)`` sees the validated rows before they are let go (the great-expectations suite)."""
     table = TABLES[table_name]
     scratch = duckdb.connect()
     try:
@@ -180,6 +244,8 @@ def ingest_table_clickhouse(client: Client, table_name: str, landing: Path, batc
             # a record ClickHouse holds from another batch is a duplicate: validate again knowing them
             report = ingest_table(scratch, table_name, landing, batches, max_line_quantity)
         _replace_batches(client, scratch, table, loaded)
+        if inspect is not None:
+            inspect(scratch, loaded)
         return report
     finally:
         scratch.close()

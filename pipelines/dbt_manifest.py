@@ -46,9 +46,14 @@ def queryable_marts() -> list[str]:
     return sorted(_mart_nodes())
 
 
-def contract_columns(mart: str) -> str:
-    """``"a VARCHAR, b DOUBLE"``: the columns the mart's enforced contract declares, in order."""
+def contract_column_types(mart: str) -> list[tuple[str, str]]:
+    """[(column, declared type)] of the mart's enforced contract, in order."""
     node = _mart_nodes()[mart]
     if not node["config"].get("contract", {}).get("enforced"):
         raise ValueError(f"marts.{mart} has no enforced contract to take its columns from")
-    return ", ".join(f'"{c["name"]}" {c["data_type"].upper()}' for c in node["columns"].values())
+    return [(c["name"], c["data_type"]) for c in node["columns"].values()]
+
+
+def contract_columns(mart: str) -> str:
+    """``"a VARCHAR, b DOUBLE"``: the columns the mart's enforced contract declares, in order."""
+    return ", ".join(f'"{name}" {declared.upper()}' for name, declared in contract_column_types(mart))

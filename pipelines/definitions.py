@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings, load_settings
 from pipelines.environment import prepare_environment
+from pipelines.warehouse import dbt_executable, warehouse_resource
 
 # single-run backfills of daily partitions are marked beta; they are what ingesting a range of days needs
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -78,12 +78,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
         jobs=[refresh_job, ingest_job, commerce_job, marketing_job],
         schedules=[daily_refresh, commerce_hourly],
         sensors=[build_landing_sensor(refresh_job, settings)],
+        # picked by SMARTMALL_WAREHOUSE (dbt's profile target too, pipelines.environment)
         resources={
-            "duckdb": DuckDBResource(database=str(settings.warehouse),
-                                     connection_config={"memory_limit": settings.duckdb_memory_limit}),
-            "dbt": DbtCliResource(project_dir=dbt_project),
+            "warehouse": warehouse_resource(settings),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },
-        # every asset writes the one DuckDB file, which allows a single writer: run steps in process
+        # every asset writes the one DuckDB file, which allows a single writer (and the embedded ClickHouse
+        # engine one process): run steps in process
         executor=dg.in_process_executor,
     )
 

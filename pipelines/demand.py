@@ -56,7 +56,7 @@ def weekly_sales(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[dat
                CAST(sum(net_revenue) FILTER (WHERE revenue > 0) / nullif(sum(revenue) FILTER (WHERE revenue > 0), 0)
                     AS DOUBLE) AS price
         FROM marts.fct_sales_daily WHERE store_id IS NOT NULL AND sku IS NOT NULL
-        GROUP BY ALL""").pl()
+        GROUP BY ALL ORDER BY ALL""").pl()  # in order: the models must not depend on how the engine hashed
     if long.is_empty():
         raise NotEnoughData("no sales with a SKU and a location: nothing to forecast",
                             "transactions with a sku (a store_id too for per-store forecasts)")

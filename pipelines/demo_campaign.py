@@ -29,6 +29,7 @@ from commerce_api.auth import create_key
 from commerce_api.db import transaction
 from commerce_api.schema import CampaignMember, Customer, Sku, StockLevel
 from data.settings import Settings
+from pipelines.warehouse import marts_file
 
 SEGMENT = "lapsing"
 SEGMENT_RULE = {"churn_bands": ["high", "medium"]}
@@ -87,7 +88,7 @@ def _basket(stock: dict[str, list[str]], store: str | None, rng: np.random.Gener
 def run_demo_campaign(settings: Settings, seed: int = 7) -> dict:
     """Launch the lapsing members' coupon campaign and simulate the answers, on the last day of the
     warehouse's sales (the synthetic history ends in the past); returns what happened."""
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = duckdb.connect(str(marts_file(settings)), read_only=True)
     try:
         data_end = con.execute("SELECT max(ordered_at) FROM marts.fct_orders").fetchone()[0]
     finally:

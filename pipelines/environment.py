@@ -19,10 +19,12 @@ def put_dbt_on_path() -> None:
 
 
 def prepare_environment(settings: Settings) -> None:
-    """Environment the dbt CLI and Dagster need: dbt on PATH, the warehouse path, a Dagster home."""
+    """Environment the dbt CLI and Dagster need: dbt on PATH, the warehouse (its engine and where it is), a
+    Dagster home."""
+    from pipelines.warehouse import dbt_environment
+
     put_dbt_on_path()
-    os.environ["SMARTMALL_DUCKDB_PATH"] = str(settings.warehouse)
-    os.environ["SMARTMALL_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    os.environ.update(dbt_environment(settings))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)

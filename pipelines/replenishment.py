@@ -30,6 +30,7 @@ from serving.registry import Registry
 
 Z80 = 1.2816  # the forecasts' 80 % interval (lower_units, upper_units) spans +-1.28 sigma
 OVERSTOCK_DAYS = 90
+STOCKOUT_DATE_DAYS = 3650  # a projected stock-out further out than this is left empty
 
 
 def planning_frame(con: duckdb.DuckDBPyConnection, supplier_lead_days: float) -> pl.DataFrame:
@@ -160,7 +161,9 @@ def build_replenishment(con: duckdb.DuckDBPyConnection, registry: Registry, supp
     alerts = table.filter(pl.col("daily_mean") > 0).select(
         "sku", "location_id", "on_hand", "committed", "available", "safety_stock", "days_of_cover",
         below_safety_stock=pl.col("available") < pl.col("safety_stock"),
-        projected_stockout_date=pl.col("as_of") + pl.duration(days=pl.col("days_of_cover").floor().cast(pl.Int64)),
+        # beyond ten years a date says nothing (and leaves ClickHouse's date range): none
+        projected_stockout_date=pl.when(pl.col("days_of_cover") <= STOCKOUT_DATE_DAYS).then(
+            pl.col("as_of") + pl.duration(days=pl.col("days_of_cover").floor().cast(pl.Int64))),
         overstock=pl.col("days_of_cover") > OVERSTOCK_DAYS,
     ).filter(pl.col("below_safety_stock") | pl.col("overstock") | (pl.col("days_of_cover") < 14))
     write_mart(con, "stock_alerts", alerts)

@@ -57,6 +57,10 @@ TABLES: dict[str, str] = {
                                reorder_point, order_up_to, suggested_quantity, action, source_id, days_of_cover,
                                reason, as_of FROM marts.replenishment_suggestions""",
 }
+# the marts those queries read (and the catalogue the SKUs are checked against)
+MARTS_READ = ("marts.customer_recommendations", "marts.similar_items", "marts.frequently_bought_together",
+              "marts.popular_items", "marts.coupon_recommendations", "marts.customer_profile", "marts.winback_list",
+              "marts.forecasts", "marts.replenishment_suggestions", "marts.dim_product")
 # the columns holding SKUs, per table (checked against the catalogue)
 SKU_COLUMNS = {"customer_recommendations": ["sku"], "similar_items": ["sku", "similar_sku"],
                "bought_together": ["sku", "other_sku"], "popular_items": ["sku"], "forecasts": ["sku"],

@@ -4,21 +4,21 @@ what reads the mart); a big swing in rows against the last run warns."""
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.model_checks import _row_count_check, _values_check, build_model_checks
+from pipelines.warehouse import Warehouse
 
 FORECAST = ("sku VARCHAR, location_id VARCHAR, week_start DATE, forecast_units DOUBLE, lower_units DOUBLE, "
             "upper_units DOUBLE, lower_95_units DOUBLE, upper_95_units DOUBLE")
 
 
-def _forecasts(path, rows: list[tuple]) -> DuckDBResource:
+def _forecasts(path, rows: list[tuple]) -> Warehouse:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS model_outputs")
         con.execute(f"CREATE OR REPLACE TABLE model_outputs.forecasts ({FORECAST})")
         if rows:
             con.executemany("INSERT INTO model_outputs.forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return DuckDBResource(database=str(path))
+    return Warehouse(duckdb_path=str(path))
 
 
 GOOD = ("A", "S1", "2025-03-03", 4.0, 2.0, 6.0, 1.0, 9.0)
@@ -26,9 +26,9 @@ GOOD = ("A", "S1", "2025-03-03", 4.0, 2.0, 6.0, 1.0, 9.0)
 
 def test_values_in_range_pass_on_a_sound_mart_and_fail_on_each_fault(tmp_path):
     check = _values_check("forecasts")
-    assert check(duckdb=_forecasts(tmp_path / "ok.duckdb", [GOOD])).passed
+    assert check(warehouse=_forecasts(tmp_path / "ok.duckdb", [GOOD])).passed
     inverted = ("B", "S1", "2025-03-03", 4.0, 5.0, 6.0, 1.0, 9.0)  # lower 80 % above the forecast
-    result = check(duckdb=_forecasts(tmp_path / "bad.duckdb", [GOOD, GOOD, inverted, (*GOOD[:3], float("nan"),
+    result = check(warehouse=_forecasts(tmp_path / "bad.duckdb", [GOOD, GOOD, inverted, (*GOOD[:3], float("nan"),
                                                                                          *GOOD[4:])]))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert "2 rows break" in result.description and "1 keys (sku, location_id, week_start)" in result.description
@@ -55,7 +55,7 @@ def test_rows_against_the_last_run_warn_on_a_big_swing(tmp_path):
     results = []
     for rows in ("10", "12", "3"):
         run = dg.materialize([forecasts, _row_count_check("forecasts")], instance=instance, tags={"rows": rows},
-                             resources={"duckdb": DuckDBResource(database=str(path))})
+                             resources={"warehouse": Warehouse(duckdb_path=str(path))})
         (evaluation,) = run.get_asset_check_evaluations()
         results.append((evaluation.passed, evaluation.description))
     assert results == [(True, None), (True, "10 rows last run, 12 now"), (False, "12 rows last run, 3 now")]

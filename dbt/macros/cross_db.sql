@@ -64,3 +64,11 @@
     the same name is named again (alias.column as column: ClickHouse would keep the prefix); the same
     columns in the same order in a union (no `union by name`). The profile's settings (dbt/profiles.yml)
     give ClickHouse standard SQL's NULLs in outer joins, casts and aggregates over nothing. -#}
+
+{#- An amount of money as an exact decimal, rounded half away from zero to the nearest millionth.
+    Through a decimal of ten places first: DuckDB's cast of a double rounds where ClickHouse's truncates
+    (3 x 21.33 would be 63.989999 there), and ClickHouse rounds a double's ties to even but a decimal's
+    away from zero, as DuckDB does. -#}
+{% macro money(amount) -%}
+    cast(round(cast({{ amount }} as decimal(38, 10)), 6) as decimal(38, 6))
+{%- endmacro %}

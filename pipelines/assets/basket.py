@@ -4,16 +4,17 @@ import logging
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
 from models.association import RuleConfig, frequent_itemsets, frequently_bought_together, rules
 from models.errors import NotEnoughData
-from pipelines.assets.outputs import mart_deps, output_results, output_specs
+from pipelines.assets.outputs import mart_deps, output_results, output_specs, output_tables, tables
 from pipelines.marts import write_empty, write_mart
 from pipelines.skips import skip_message
+from pipelines.warehouse import Warehouse
 
 progress = logging.getLogger("smartmall")
+UPSTREAM = ["fct_order_lines"]
 OUTPUTS = {
     "association_rules": "Rules A -> C over order baskets: support, confidence, lift, leverage, conviction.",
     "frequently_bought_together": "Top 10 companions per SKU (single-item rules by confidence, then lift).",
@@ -26,18 +27,18 @@ def build_basket_assets(settings: Settings) -> dg.AssetsDefinition:
                         max_basket_items=settings.rules_max_basket_items)
 
     @dg.multi_asset(
-        specs=output_specs(OUTPUTS, "basket", mart_deps(["fct_order_lines"])),
+        specs=output_specs(OUTPUTS, "basket", mart_deps(UPSTREAM)),
         name="basket_rules",
     )
-    def basket_rules(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def basket_rules(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Frequent itemsets (pairs in one SQL self-join, longer ones level by level) and their rules."""
-        yield from _mine(duckdb, config)
+        yield from _mine(warehouse, config)
 
     return basket_rules
 
 
-def _mine(duckdb: DuckDBResource, config: RuleConfig):
-    with duckdb.get_connection() as con:
+def _mine(warehouse: Warehouse, config: RuleConfig):
+    with warehouse.session(reads=tables(mart_deps(UPSTREAM)), writes=output_tables(OUTPUTS)) as con:
         con.execute("""CREATE OR REPLACE TEMP VIEW order_baskets AS
             SELECT order_id AS basket_id, sku AS item FROM marts.fct_order_lines WHERE quantity > 0""")
         try:

@@ -4,12 +4,12 @@ campaigns, coupons, points), read incrementally."""
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
 from models.errors import NotEnoughData
-from pipelines.commerce_ingest import commerce_engine, ensure_tables, ingest_commerce
+from pipelines.commerce_ingest import MIRRORS, TABLES_DDL, commerce_engine, ensure_tables, ingest_commerce
 from pipelines.skips import skip_message
+from pipelines.warehouse import Warehouse
 
 progress = logging.getLogger("smartmall")
 KEYS = {"commerce_orders": "Orders placed through the commerce API, one row per order at its latest status.",
@@ -27,16 +27,19 @@ KEYS = {"commerce_orders": "Orders placed through the commerce API, one row per 
         "commerce_order_discounts": "Every discount line of an order (tier, campaign, coupon, points).",
         "commerce_points_ledger": "The points ledger: earnings, redemptions, reversals, expiry."}
 
+RAW_TABLES = [f"raw.{name}" for name in (*TABLES_DDL, *MIRRORS)]
+
 
 def build_commerce_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        specs=[dg.AssetSpec(["raw", name], description=text, group_name="ingest", kinds={"duckdb", "sqlalchemy"})
+        specs=[dg.AssetSpec(["raw", name], description=text, group_name="ingest", kinds={settings.warehouse_kind, "sqlalchemy"})
                for name, text in KEYS.items()],
         name="commerce_ingest",
     )
-    def commerce_ingest(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def commerce_ingest(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Read what the commerce database changed since the last run (high-water mark on updated_at + id)."""
-        with duckdb.get_connection() as con:
+        # on ClickHouse the step works on a copy of these tables (with their keys) and writes them back
+        with warehouse.session(reads=RAW_TABLES, writes=RAW_TABLES, prepare=ensure_tables) as con:
             ensure_tables(con)
             try:
                 report = ingest_commerce(con, commerce_engine(settings.database_url))

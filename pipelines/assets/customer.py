@@ -4,13 +4,13 @@ with the win-back list, the tags and the 360-degree profile built over them)."""
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
 from models.churn import ChurnConfig
 from pipelines import customer
-from pipelines.assets.outputs import mart_deps, output_results, output_specs
+from pipelines.assets.outputs import mart_deps, output_results, output_specs, output_tables, tables
 from pipelines.skips import skip_message
+from pipelines.warehouse import Warehouse
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
@@ -24,11 +24,11 @@ OUTPUTS = {
 
 def build_customer_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(specs=output_specs(OUTPUTS, "customer", mart_deps(UPSTREAM)), name="customer_models")
-    def customer_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def customer_models(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Train and score the customer models on the marts; every run goes to the model registry."""
         registry = Registry(settings.registry)
         config = ChurnConfig(horizon_days=settings.churn_horizon_days)
-        with duckdb.get_connection() as con:
+        with warehouse.session(reads=tables(mart_deps(UPSTREAM)), writes=output_tables(OUTPUTS)) as con:
             results = customer.run_customer_block(con, registry, config, rfm_snapshots=settings.rfm_snapshots)
             done = output_results(con, OUTPUTS, results)
         churn, value, rfm = results["customer_churn_risk"], results["customer_value"], results["customer_rfm"]

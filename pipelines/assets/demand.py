@@ -5,16 +5,16 @@ the bottom-up hierarchy and inventory health)."""
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
 from pipelines import demand, replenishment
-from pipelines.assets.outputs import mart_deps, output_results, output_specs
+from pipelines.assets.outputs import mart_deps, output_results, output_specs, output_tables, tables
 from pipelines.skips import skip_message
+from pipelines.warehouse import Warehouse
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
-UPSTREAM = ["fct_sales_daily", "dim_store", "dim_product"]
+UPSTREAM = ["fct_sales_daily", "fct_inventory_daily", "dim_store", "dim_product"]
 OUTPUTS = {
     "forecasts": "Weekly units per SKU x location for the next SMARTMALL_FORECAST_HORIZON_WEEKS (8) weeks: point "
                  "(the model its demand class won in the backtest), 80 % and 95 % intervals calibrated on the "
@@ -24,9 +24,9 @@ OUTPUTS = {
 
 def build_demand_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(specs=output_specs(OUTPUTS, "demand", mart_deps(UPSTREAM)), name="demand_forecasts")
-    def demand_forecasts(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def demand_forecasts(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Backtest every candidate on the last weeks, pick one per demand class, forecast ahead."""
-        with duckdb.get_connection() as con:
+        with warehouse.session(reads=tables(mart_deps(UPSTREAM)), writes=output_tables(OUTPUTS)) as con:
             result = demand.build_forecasts_or_skip(con, Registry(settings.registry),
                                                     settings.forecast_horizon_weeks)
             done = output_results(con, OUTPUTS, result)
@@ -48,16 +48,18 @@ REPLENISHMENT = {
     "stock_alerts": "Below safety stock, projected stock-out date within two weeks, overstock (over 90 days of cover).",
 }
 
+REPLENISHMENT_UPSTREAM = ["model_outputs/forecasts", "fct_inventory_daily", "dim_store", "dim_product",
+                          "staging/stg_inventory_movements", "staging/stg_stock_positions"]
+
 
 def build_replenishment_assets(settings: Settings) -> dg.AssetsDefinition:
-    @dg.multi_asset(specs=output_specs(REPLENISHMENT, "demand", mart_deps([
-        "model_outputs/forecasts", "fct_inventory_daily", "dim_store", "dim_product",
-        "staging/stg_inventory_movements", "staging/stg_stock_positions"])),
+    @dg.multi_asset(specs=output_specs(REPLENISHMENT, "demand", mart_deps(REPLENISHMENT_UPSTREAM)),
                     name="replenishment")
-    def replenishment_plan(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def replenishment_plan(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Safety stock, reorder points and order suggestions from the forecasts; the policy
         backtested against reordering last week's sales."""
-        with duckdb.get_connection() as con:
+        with warehouse.session(reads=tables(mart_deps(REPLENISHMENT_UPSTREAM)),
+                               writes=output_tables(REPLENISHMENT)) as con:
             result = replenishment.build_replenishment_or_skip(con, Registry(settings.registry),
                                                                  settings.supplier_lead_days)
             done = output_results(con, REPLENISHMENT, result)

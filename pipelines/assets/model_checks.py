@@ -5,10 +5,10 @@ against the last run (a warning: a big swing is worth a look, not always wrong).
 
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.outputs import output_key
 from pipelines.marts import OUTPUT_SCHEMA, output_rows
+from pipelines.warehouse import Warehouse
 
 # mart -> (SQL true for a bad row, what holds for a good one)
 VALUE_RULES: dict[str, tuple[str, str]] = {
@@ -43,8 +43,8 @@ def _values_check(mart: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=output_key(mart), name="values_in_range", blocking=True,
                     description=f"{holds}" + (f"; one row per ({', '.join(key)})" if key else ""))
-    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+    def check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.session(reads=[f"{OUTPUT_SCHEMA}.{mart}"]) as con:
             rows, broken = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM {OUTPUT_SCHEMA}.{mart}").fetchone()
             repeated = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {OUTPUT_SCHEMA}.{mart} GROUP BY {', '.join(key)} "
                                    "HAVING count(*) > 1)").fetchone()[0] if key else 0
@@ -62,8 +62,8 @@ def _row_count_check(mart: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=asset, name="rows_against_last_run",
                     description=f"rows within +-{ROW_SWING:.0%} of the previous materialization's")
-    def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+    def check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.session(reads=[f"{OUTPUT_SCHEMA}.{mart}"]) as con:
             rows = output_rows(con, mart)
         # the newest materialization is this run's; the one before is the last run's
         records = context.instance.fetch_materializations(asset, limit=2).records

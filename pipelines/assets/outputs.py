@@ -19,9 +19,19 @@ def mart_deps(upstream: Iterable[str]) -> list[dg.AssetKey]:
     return [dg.AssetKey(u.split("/") if "/" in u else ["marts", u]) for u in upstream]
 
 
+def tables(keys: Iterable[dg.AssetKey]) -> list[str]:
+    """``schema.table`` of each asset: what a step reads through ``Warehouse.session``."""
+    return [".".join(key.path) for key in keys]
+
+
+def output_tables(outputs: Iterable[str]) -> list[str]:
+    """``model_outputs.<name>`` of each output: what a model step writes."""
+    return [f"{OUTPUT_SCHEMA}.{name}" for name in outputs]
+
+
 def output_specs(outputs: dict[str, str], group: str, deps: list[dg.AssetKey]) -> list[dg.AssetSpec]:
     """One spec per output table: {name: description}."""
-    return [dg.AssetSpec(output_key(name), description=text, group_name=group, kinds={"duckdb", "python"}, deps=deps)
+    return [dg.AssetSpec(output_key(name), description=text, group_name=group, kinds={"python"}, deps=deps)
             for name, text in outputs.items()]
 
 

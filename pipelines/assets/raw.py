@@ -4,12 +4,12 @@
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.contract import DAILY_TABLES, REFERENCE_TABLES, TABLES
 from data.settings import Settings
-from pipelines.ingest import IngestError, ingest_table
+from pipelines.ingest import IngestError
 from pipelines.quality import validate_accepted
+from pipelines.warehouse import Warehouse
 
 progress = logging.getLogger("smartmall")
 # Above this share of quarantined records a batch is flagged (the good records still load).
@@ -27,7 +27,7 @@ def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, 
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         deps=deps,
-        kinds={"duckdb", "parquet"},
+        kinds={settings.warehouse_kind, "parquet"},
         # a failed suite means a bad record got past routing: the load is kept (and can be inspected),
         # the check fails and nothing downstream builds on it
         check_specs=[dg.AssetCheckSpec("quarantine_share", asset=["raw", table_name]),
@@ -35,15 +35,16 @@ def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, 
                                        description="The table's great-expectations checkpoint (gx/, from "
                                                    "data/contract.py) on the rows this run accepted")],
     )
-    def _ingest(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse):
         batches = context.partition_keys if partitions_def else None
         limit = settings.max_line_quantity
-        with duckdb.get_connection() as con:
-            try:
-                report = ingest_table(con, table_name, settings.landing, batches, limit)
-            except IngestError as exc:
-                raise dg.Failure(description=str(exc)) from exc
-            suite = validate_accepted(con, table_name, batches, settings.home, limit)
+        try:
+            report, suite = warehouse.ingest(
+                table_name, settings.landing, batches, limit,
+                validate=lambda con, loaded: validate_accepted(con, table_name, loaded, settings.home, limit),
+                retention_days=settings.events_retention_days)
+        except IngestError as exc:
+            raise dg.Failure(description=str(exc)) from exc
         for change in report.schema_changes:
             progress.info("  schema: %s", change)
         share = report.quarantined / report.rows_in if report.rows_in else 0.0

@@ -4,13 +4,21 @@ and coupon targeting."""
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
 from pipelines import coupons, recommend
-from pipelines.assets.outputs import mart_deps, metadata, output_key, output_results, output_specs
+from pipelines.assets.outputs import (
+    mart_deps,
+    metadata,
+    output_key,
+    output_results,
+    output_specs,
+    output_tables,
+    tables,
+)
 from pipelines.marts import output_rows
 from pipelines.skips import skip_message
+from pipelines.warehouse import Warehouse
 from serving.registry import Registry
 
 progress = logging.getLogger("smartmall")
@@ -26,9 +34,9 @@ OUTPUTS = {
 
 def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(specs=output_specs(OUTPUTS, "recommend", mart_deps(UPSTREAM)), name="recommendations")
-    def recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def recommendations(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Backtest the re-ranker against its baselines, then train on all history and score."""
-        with duckdb.get_connection() as con:
+        with warehouse.session(reads=tables(mart_deps(UPSTREAM)), writes=output_tables(OUTPUTS)) as con:
             result = recommend.build_recommendations_or_skip(con, Registry(settings.registry),
                                                              recommend.RecommendSettings.of(settings))
             done = output_results(con, OUTPUTS, result)
@@ -42,16 +50,19 @@ def build_recommendation_assets(settings: Settings) -> dg.AssetsDefinition:
 
     return recommendations
 
+COUPON_UPSTREAM = ["fct_order_lines", "dim_product", "model_outputs/customer_recommendations",
+                   "model_outputs/customer_rfm"]
+
 
 def build_coupon_assets(settings: Settings) -> dg.AssetsDefinition:
-    @dg.asset(key=output_key("coupon_recommendations"), group_name="recommend", kinds={"duckdb", "python"},
-              deps=mart_deps(["fct_order_lines", "dim_product", "model_outputs/customer_recommendations",
-                              "model_outputs/customer_rfm"]),
+    @dg.asset(key=output_key("coupon_recommendations"), group_name="recommend", kinds={"python"},
+              deps=mart_deps(COUPON_UPSTREAM),
               description="Active members ranked by P(redeem) of the next member coupon, with the coupon they take up "
                           "most, the category of their top recommendation, RFM segment and a send flag (top 20 %).")
-    def coupon_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def coupon_recommendations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Learn who redeems from the monthly member coupons, backtest on the last month, rank today's members."""
-        with duckdb.get_connection() as con:
+        with warehouse.session(reads=tables(mart_deps(COUPON_UPSTREAM)),
+                               writes=output_tables(["coupon_recommendations"])) as con:
             result = coupons.build_coupon_recommendations_or_skip(con, Registry(settings.registry),
                                                                   settings.coupon_send_share)
             rows = output_rows(con, "coupon_recommendations")

@@ -4,9 +4,9 @@ the versioned snapshot of what the models know that the commerce API serves."""
 import logging
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from data.settings import Settings
+from pipelines.warehouse import Warehouse
 from serving import published
 from serving.marts_snapshot import publish
 
@@ -19,9 +19,10 @@ def build_snapshot_asset(settings: Settings, marts: list[dg.AssetKey]) -> dg.Ass
 
     @dg.asset(key=["serving", "marts_snapshot"], group_name="serving", kinds={"duckdb"}, deps=marts,
               description="A read-only copy of every mart for the dashboards, replaced whole after each run "
-                          "(the warehouse itself allows one writer, which readers must never block).")
-    def marts_snapshot(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+                          "(the warehouse itself allows one writer, which readers must never block; on "
+                          "ClickHouse it is copied from there).")
+    def marts_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.session(reads=[".".join(key.path) for key in marts]) as con:
             counts = publish(con, settings.marts_snapshot)
         progress.info("  dashboards' snapshot: %d marts, %s rows -> %s", len(counts), f"{sum(counts.values()):,}",
                       settings.marts_snapshot)
@@ -43,8 +44,8 @@ def build_publish_asset(settings: Settings, marts: list[dg.AssetKey]) -> dg.Asse
               description="One versioned snapshot of what the models know for the commerce API: recommendations, "
                           "similar and bought-together items, popular items, coupon picks, member profiles, "
                           "forecasts and replenishment. Goes live only when its checks pass.")
-    def published_snapshot(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def published_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.session(reads=published.MARTS_READ) as con:
             frames = published.frames_from_warehouse(con)
             known = {r[0] for r in con.execute("SELECT sku FROM marts.dim_product").fetchall()}
         outcome = published.publish(settings.published_dir, frames, known, settings.serving_max_row_change,

@@ -13,7 +13,7 @@ select
     query as search_query,
     list_id,
     order_id,
-    cast(revenue as decimal(38, 6)) as revenue,
+    {{ money('revenue') }} as revenue,
     coupon_code,
     promotion_id,
     case event

@@ -73,9 +73,9 @@ select
     quantity,
     unit_price,
     -- money as exact decimals, so that sums do not depend on the order rows are added in
-    cast(coalesce(discount_amount, 0) as decimal(38, 6)) as discount_amount,
-    cast(quantity * unit_price as decimal(38, 6)) as revenue,
-    cast(quantity * unit_price as decimal(38, 6)) - cast(coalesce(discount_amount, 0) as decimal(38, 6)) as net_revenue,
+    {{ money('coalesce(discount_amount, 0)') }} as discount_amount,
+    {{ money('quantity * unit_price') }} as revenue,
+    {{ money('quantity * unit_price') }} - {{ money('coalesce(discount_amount, 0)') }} as net_revenue,
     ordered_at,
     cast(ordered_at as date) as order_date,
     coalesce(store_id, 'ONLINE') as store_id,

@@ -13,7 +13,7 @@ select
     sum(l.net_revenue) as net_revenue,
     count(distinct l.order_id) filter (where l.quantity > 0) as orders,
     {{ bool_or('l.promotion_id is not null') }} as on_promotion,
-    avg(cast(l.unit_price as decimal(38, 6))) filter (where l.quantity > 0) as avg_unit_price
+    avg({{ money('l.unit_price') }}) filter (where l.quantity > 0) as avg_unit_price
 from {{ ref('fct_order_lines') }} l
 left join {{ ref('dim_product') }} p using (sku)
 left join {{ ref('dim_store') }} s using (store_id)
