@@ -13,7 +13,9 @@ import yaml
 
 from data.contract import TABLES
 from pipelines.clickhouse import (
+    CONTRACT_TYPES,
     ClickHouseUrl,
+    contract_type,
     ensure_raw_schema_clickhouse,
     ingest_table_clickhouse,
     raw_table_ddl,
@@ -144,3 +146,47 @@ def test_the_cli_ingests_the_landing_folder_into_clickhouse_and_refuses_a_bad_ur
     assert "events                  1 batches" in again
     bad = run_cli(home, "clickhouse", env={"CLICKHOUSE_URL": "tcp://host:9000"}, check=False)
     assert bad.returncode != 0 and "chdb:///abs/path" in bad.stderr
+
+
+def test_the_contract_types_are_one_table_for_dbt_and_python():
+    """dbt/macros/contract_types_clickhouse.sql and pipelines.clickhouse.CONTRACT_TYPES translate alike."""
+    import re
+
+    macro = (Path(__file__).parent.parent / "dbt" / "macros" / "contract_types_clickhouse.sql").read_text()
+    pairs = dict(re.findall(r"'(\w+)': '([\w()0-9]+)'", macro[macro.index("{%- set names"):]))
+    assert pairs == CONTRACT_TYPES
+    assert contract_type("varchar[]") == "Array(String)" and contract_type("double") == "Nullable(Float64)"
+    with pytest.raises(ValueError):
+        contract_type("hugeint")
+
+
+def test_a_session_reads_marts_in_and_writes_model_outputs_back_whole(both, chdb_path):
+    """What a model step sees on ClickHouse: the marts it reads in a DuckDB session; what it writes replaces
+    the ClickHouse table whole, typed by the mart's contract; the model checks run on it there."""
+    from pipelines.assets.model_checks import _values_check
+    from pipelines.warehouse import Warehouse
+
+    _, client = both
+    warehouse = Warehouse(kind="clickhouse", clickhouse_url=f"chdb://{chdb_path}")
+    rows = [("A", "S1", "2025-03-03", 4.0, 2.0, 6.0, 1.0, 9.0), ("B", "S1", "2025-03-03", 4.0, 5.0, 6.0, 1.0, 9.0)]
+    for kept in (rows, rows[:1]):  # the second write replaces the first
+        with warehouse.session(reads=["raw.transactions"], writes=["model_outputs.forecasts"]) as con:
+            assert con.execute("SELECT count(*) FROM raw.transactions").fetchall()[0][0] == \
+                client.query("SELECT count() FROM raw.transactions").result_rows[0][0]
+            con.execute("CREATE SCHEMA model_outputs")
+            con.execute("CREATE TABLE model_outputs.forecasts (sku VARCHAR, location_id VARCHAR, week_start DATE, "
+                        "forecast_units DOUBLE, lower_units DOUBLE, upper_units DOUBLE, lower_95_units DOUBLE, "
+                        "upper_95_units DOUBLE)")
+            con.executemany("INSERT INTO model_outputs.forecasts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", kept)
+        assert client.query("SELECT count() FROM model_outputs.forecasts").result_rows[0][0] == len(kept)
+    types = dict(client.query("SELECT name, type FROM system.columns WHERE database = 'model_outputs' "
+                              "AND table = 'forecasts'").result_rows)
+    assert types["week_start"] == "Nullable(Date32)" and types["forecast_units"] == "Nullable(Float64)"
+    assert "generated_at" in types  # every column of the contract, the ones the step left out empty
+    assert _values_check("forecasts")(warehouse=warehouse).passed
+    with warehouse.session(writes=["model_outputs.forecasts"]) as con:  # a lower bound above the forecast
+        con.execute("CREATE SCHEMA model_outputs")
+        con.execute("CREATE TABLE model_outputs.forecasts AS SELECT 'B' AS sku, 'S1' AS location_id, "
+                    "DATE '2025-03-03' AS week_start, 4.0 AS forecast_units, 5.0 AS lower_units, 6.0 AS upper_units, "
+                    "1.0 AS lower_95_units, 9.0 AS upper_95_units")
+    assert not _values_check("forecasts")(warehouse=warehouse).passed
