@@ -454,31 +454,6 @@ def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> None:
     os.execve(cmd[0], cmd, env)
 
 
-def cmd_clickhouse(args: argparse.Namespace, settings: Settings) -> None:
-    """Ingest the landing folder into ClickHouse with the same rules and quarantine as DuckDB."""
-    from data.contract import TABLES
-    from pipelines.clickhouse import ClickHouseUrl, ensure_raw_schema_clickhouse, ingest_table_clickhouse
-
-    url = args.url or settings.clickhouse_url
-    if not url:
-        sys.exit("set CLICKHOUSE_URL (chdb:///abs/path or http(s)://user:password@host:port/db) or pass --url")
-    try:
-        target = ClickHouseUrl.parse(url)
-    except ValueError as exc:
-        sys.exit(str(exc))
-    client = target.client()
-    ensure_raw_schema_clickhouse(client, target.cluster, settings.events_retention_days)
-    for name in sorted(TABLES, key=lambda n: bool(TABLES[n].references)):  # the catalogue and stores first
-        r = ingest_table_clickhouse(client, name, settings.landing, args.day, settings.max_line_quantity)
-        if not r.batches:
-            _say(f"{name:20s} nothing landed: skipped")
-            continue
-        _say(f"{name:20s} {r.batches:4d} batches  {r.rows_in:>12,} in  {r.accepted:>12,} accepted  "
-             f"{r.quarantined:>9,} quarantined  {r.seconds:8.2f}s")
-    _say(f"\nClickHouse raw tables: {'embedded at ' + str(target.path) if target.path else target.host}; "
-         "refused records: raw.quarantine, per batch: raw.ingest_log.")
-
-
 def cmd_landing(args: argparse.Namespace, settings: Settings) -> None:
     manifest = settings.landing / "_manifest.json"
     _say(json.dumps(json.loads(manifest.read_text()), indent=2) if manifest.exists() else "no manifest")
@@ -546,11 +521,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print the result as CSV (for scripts)")
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("clickhouse", help="ingest the landing folder into ClickHouse (CLICKHOUSE_URL)")
-    p.add_argument("--url", help="default CLICKHOUSE_URL")
-    p.add_argument("--day", action="append", help="only this feed day (YYYY-MM-DD; repeat for more)")
-    p.set_defaults(func=cmd_clickhouse)
-
     p = sub.add_parser("landing", help="show what is in the landing folder (its manifest)")
     p.set_defaults(func=cmd_landing)
 
@@ -590,7 +560,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings()
     except SettingsError as exc:
         raise SystemExit(f"smartmall: error: {exc}") from None
-    args.func(args, settings)
+    try:
+        args.func(args, settings)
+    except SettingsError as exc:  # a setting only a command needs (the ClickHouse URL of the warehouse)
+        raise SystemExit(f"smartmall: error: {exc}") from None
 
 
 if __name__ == "__main__":
