@@ -90,10 +90,17 @@ def main() -> None:
     parser.add_argument("--work", default=str(REPO / "data" / "bench"))
     parser.add_argument("--skip-generate", action="store_true", help="reuse the landing folder of an earlier run")
     parser.add_argument("--clickhouse-url", help="a ClickHouse server (default: the embedded engine under --work)")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="no refresh: the queries, and ingestion from the last run's log, of the installation there")
+    parser.add_argument("--engine", choices=["duckdb", "clickhouse"],
+                        help="run only this one (the other's figures are kept from the last report)")
     args = parser.parse_args()
     work = Path(args.work) / f"clickhouse_{args.scale}"
     smartmall = [sys.executable, "-m", "pipelines.cli"]
+    out_file = REPO / "bench" / "results" / f"clickhouse_{args.scale}.json"
     report: dict[str, object] = {"scale": args.scale, "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    if args.engine and out_file.exists():
+        report = json.loads(out_file.read_text()) | report
     landing_home = work / "duckdb"
     if not args.skip_generate:
         seconds, _, _ = _run([*smartmall, "generate", "--scale", args.scale],
@@ -103,29 +110,38 @@ def main() -> None:
                "clickhouse": {"SMARTMALL_WAREHOUSE": "clickhouse",
                               "CLICKHOUSE_URL": args.clickhouse_url or f"chdb://{work / 'clickhouse' / 'ch'}"}}
     for kind, extra in engines.items():
+        if args.engine and kind != args.engine:
+            continue
         home = work / kind
         if kind != "duckdb":  # the same files
             (home / "landing").parent.mkdir(parents=True, exist_ok=True)
             if not (home / "landing").exists():
                 (home / "landing").symlink_to(landing_home / "landing")
         env = {**os.environ, "SMARTMALL_HOME": str(home), **extra}
-        seconds, peak, out = _run([*smartmall, "run", "--fresh"], env)
+        if args.measure_only:
+            seconds, peak, out = float("nan"), float("nan"), (home / "logs" / "last_run.log").read_text()
+        else:
+            seconds, peak, out = _run([*smartmall, "run", "--fresh"], env)
         ingested = {m[1]: {"rows": int(m[2].replace(",", "")), "rows_per_s": round(float(m[3].replace(",", "")))}
                     for m in INGESTED.finditer(out) if int(m[2].replace(",", "")) > 0}
         rows = sum(v["rows"] for v in ingested.values())
         ingest_seconds = sum(v["rows"] / v["rows_per_s"] for v in ingested.values() if v["rows_per_s"])
         os.environ.update({"SMARTMALL_HOME": str(home), **extra})
         latencies = _latencies(Settings())
-        report[kind] = {"full_refresh_seconds": round(seconds, 1), "peak_mb": round(peak),
+        previous = report.get(kind, {}) if args.measure_only else {}
+        report[kind] = {"full_refresh_seconds": previous.get("full_refresh_seconds", round(seconds, 1)),
+                        "peak_mb": previous.get("peak_mb", None if peak != peak else round(peak)),
                         "ingest_rows_per_s": round(rows / ingest_seconds) if ingest_seconds else None,
                         "ingested": ingested, "dashboard_queries_ms": latencies}
         print(f"{kind:<10} full refresh {seconds:,.0f}s, peak {peak:,.0f} MB, ingestion "
               f"{report[kind]['ingest_rows_per_s'] or 0:,} rows/s", flush=True)
+        out_file.write_text(json.dumps(report, indent=2))  # each engine's figures kept as soon as measured
+    if not all(kind in report for kind in engines):
+        return
     print(f"\n{'dashboard query':<32}{'duckdb ms':>12}{'clickhouse ms':>15}")
     for name in QUERIES:
         print(f"{name:<32}{report['duckdb']['dashboard_queries_ms'][name]:>12,.1f}"
               f"{report['clickhouse']['dashboard_queries_ms'][name]:>15,.1f}")
-    out_file = REPO / "bench" / "results" / f"clickhouse_{args.scale}.json"
     out_file.write_text(json.dumps(report, indent=2))
     print(f"written {out_file}")
 

@@ -4,11 +4,11 @@
 -- lines, and the lines of the commerce API's orders that sold (less their returned units).
 with mart as (select coalesce(sum(revenue), 0) as r from {{ ref('fct_sales_daily') }}),
 imported as (
-    select coalesce(sum(cast(quantity * unit_price as decimal(38, 6))), 0) as r
+    select coalesce(sum({{ money('quantity * unit_price') }}), 0) as r
     from {{ source('raw', 'transactions') }}
 ),
 api as (
-    select coalesce(sum(cast((l.quantity - l.returned_quantity) * (l.unit_price / 100.0) as decimal(38, 6))), 0) as r
+    select coalesce(sum({{ money('(l.quantity - l.returned_quantity) * (l.unit_price / 100.0)') }}), 0) as r
     from {{ source('raw', 'commerce_orders') }} as o
     inner join {{ source('raw', 'commerce_order_lines') }} as l using (order_id)
     where o.status in {{ "('" ~ var('commerce_sold_statuses') | join("', '") ~ "')" }}
