@@ -60,7 +60,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     if migrate:
         upgrade(engine)
     secrets = signing_secrets(settings)
-    payments = Payments({name: SimulatedProvider(name, secrets[name]) for name in ("wechat_pay", "alipay")})
+    payments = Payments({name: SimulatedProvider(name, secrets[name], settings.currency_code)
+                         for name in ("wechat_pay", "alipay")}, settings.currency_code, settings.callback_window_seconds)
     reads = make_read_sessionmaker(engine)
     return Services(settings, make_sessionmaker(engine), payments,
                     SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), reads,

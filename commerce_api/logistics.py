@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commerce_api import orders
-from commerce_api.callbacks import parse_signed
+from commerce_api.callbacks import DEFAULT_WINDOW_SECONDS, SignedCallback, now_seconds, parse_signed
 from commerce_api.clock import utcnow
 from commerce_api.errors import not_found
 from commerce_api.schema import Shipment
@@ -28,7 +28,7 @@ DELIVERY_DAYS = {("store", True): 1, ("regional_warehouse", True): 1, ("central_
                  ("store", False): 3, ("regional_warehouse", False): 3, ("central_warehouse", False): 3}
 
 
-class TrackingCallback(BaseModel):
+class TrackingCallback(SignedCallback):
     model_config = ConfigDict(strict=True, extra="ignore")
     waybill: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
     status: TrackingStatus
@@ -56,14 +56,16 @@ class SimulatedCarrier:
     def verify(self, body: bytes, signature: str) -> bool:
         return hmac.compare_digest(self.sign(body), signature or "")
 
-    def callback(self, waybill: str, status: str) -> tuple[bytes, str]:
-        body = json.dumps({"waybill": waybill, "status": status}, sort_keys=True).encode()
+    def callback(self, waybill: str, status: str, sent_at: int | None = None) -> tuple[bytes, str]:
+        body = json.dumps({"waybill": waybill, "status": status,
+                           "sent_at": now_seconds() if sent_at is None else sent_at}, sort_keys=True).encode()
         return body, self.sign(body)
 
 
-def on_tracking(session: Session, carrier: CarrierAdapter, body: bytes, signature: str) -> dict:
+def on_tracking(session: Session, carrier: CarrierAdapter, body: bytes, signature: str,
+                window_seconds: int = DEFAULT_WINDOW_SECONDS) -> dict:
     """Update a shipment's tracking; when every shipment of an order is delivered, it completes."""
-    msg = parse_signed(carrier, body, signature, TrackingCallback)
+    msg = parse_signed(carrier, body, signature, TrackingCallback, window_seconds)
     waybill, status = msg.waybill, msg.status
     shipment = session.execute(select(Shipment).where(Shipment.waybill == waybill).with_for_update()
                                ).scalar_one_or_none()

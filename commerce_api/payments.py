@@ -16,12 +16,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from commerce_api import orders
-from commerce_api.callbacks import parse_signed
+from commerce_api.callbacks import SignedCallback, now_seconds, parse_signed, refuse
 from commerce_api.clock import iso, utcnow
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Customer, Order, Payment, Refund, StoredValueEntry
@@ -33,13 +33,15 @@ METHODS = (*PROVIDERS, "stored_value")
 CallbackId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
-class PaymentCallback(BaseModel):
-    """What a provider says of a payment: ids are strings, the amount an integer in minor units."""
+class PaymentCallback(SignedCallback):
+    """What a provider says of a payment: ids are strings, the amount an integer in minor units of
+    ``currency`` (ISO 4217), checked against the payment's."""
 
     model_config = ConfigDict(strict=True, extra="ignore")  # providers add fields of their own
     payment_id: CallbackId
     txn_id: CallbackId
     amount: int = Field(ge=0, le=10**12)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     status: Literal["SUCCESS", "FAILED"]
 
 
@@ -57,6 +59,7 @@ class SimulatedProvider:
 
     name: str
     secret: str
+    currency: str = "CNY"
 
     def create(self, payment: Payment) -> dict:
         return {"prepay_id": f"{self.name}-{payment.id}", "amount": payment.amount}
@@ -70,11 +73,12 @@ class SimulatedProvider:
     def refund(self, payment: Payment, amount: int) -> str:
         return f"{self.name}-refund-{uuid.uuid4().hex[:16]}"
 
-    def callback(self, payment_id: str, amount: int, txn_id: str | None = None, status: str = "SUCCESS"
-                 ) -> tuple[bytes, str]:
+    def callback(self, payment_id: str, amount: int, txn_id: str | None = None, status: str = "SUCCESS",
+                 currency: str | None = None, sent_at: int | None = None) -> tuple[bytes, str]:
         """What the provider would POST to us when the shopper has paid: (body, signature)."""
         body = json.dumps({"payment_id": payment_id, "txn_id": txn_id or f"{self.name}-txn-{uuid.uuid4().hex[:16]}",
-                           "amount": amount, "status": status}, sort_keys=True).encode()
+                           "amount": amount, "currency": currency or self.currency, "status": status,
+                           "sent_at": now_seconds() if sent_at is None else sent_at}, sort_keys=True).encode()
         return body, self.sign(body)
 
 
@@ -94,8 +98,9 @@ def stored_value_move(session: Session, customer_id: str, delta: int, reference:
 
 
 class Payments:
-    def __init__(self, providers: dict[str, ProviderAdapter]):
-        self.providers = providers
+    def __init__(self, providers: dict[str, ProviderAdapter], currency: str = "CNY",
+                 callback_window_seconds: int = 300):
+        self.providers, self.currency, self.callback_window_seconds = providers, currency, callback_window_seconds
 
     def start(self, session: Session, order: Order, method: str, amount: int | None = None) -> tuple[Payment, dict]:
         """Pay (part of) an order. Stored value settles at once; a provider payment waits for its callback."""
@@ -127,8 +132,10 @@ class Payments:
         adapter = self.providers.get(provider)
         if adapter is None:
             raise not_found("payment provider", provider)
-        msg = parse_signed(adapter, body, signature, PaymentCallback)
+        msg = parse_signed(adapter, body, signature, PaymentCallback, self.callback_window_seconds)
         payment_id, txn_id, amount, status = msg.payment_id, msg.txn_id, msg.amount, msg.status
+        if msg.currency != self.currency:
+            raise refuse(provider, 422, "currency_mismatch", f"callback currency {msg.currency} != {self.currency}")
         payment = session.execute(select(Payment).where(Payment.id == payment_id, Payment.provider == provider)
                                   .with_for_update()).scalar_one_or_none()
         if payment is None:
@@ -138,7 +145,7 @@ class Payments:
                 return {"payment_id": payment.id, "status": payment.status, "replayed": True}
             raise conflict("payment_settled", f"payment {payment.id} is already {payment.status}")
         if amount != payment.amount:
-            raise ApiError(422, "amount_mismatch", f"callback amount {amount} != payment amount {payment.amount}")
+            raise refuse(provider, 422, "amount_mismatch", f"callback amount {amount} != payment amount {payment.amount}")
         now = utcnow()
         payment.provider_txn_id, payment.updated_at = txn_id, now
         if status != "SUCCESS":

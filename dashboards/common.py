@@ -7,14 +7,14 @@ next query sees without a restart) and for ten minutes at most.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from functools import cached_property
 
 import polars as pl
 import streamlit as st
 
 from dashboards.filters import Filters
 from dashboards.queries import overview
-from dashboards.snapshot import NoData, Snapshot
+from dashboards.snapshot import Marts, NoData, marts_source
 from data.settings import Settings, SettingsError, load_settings
 
 ALL = "All"
@@ -34,16 +34,28 @@ def money_format() -> str:
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=512)
-def _query(path: str, version: int, sql: str, params: tuple) -> pl.DataFrame:
-    return Snapshot(Path(path)).query(sql, list(params))
+def _query(_src: Marts, source: str, version: int | str, sql: str, params: tuple) -> pl.DataFrame:
+    return _src.query(sql, list(params))
 
 
-class CachedSnapshot(Snapshot):
+class CachedMarts:
+    """A page run's marts: queries cached per source and version (asked once per run)."""
+
+    def __init__(self, src: Marts) -> None:
+        self.src = src
+
+    @cached_property
+    def version(self) -> int | str:
+        return self.src.version
+
+    def tables(self) -> set[str]:
+        return self.src.tables()
+
     def query(self, sql: str, params: list | tuple = ()) -> pl.DataFrame:
-        return _query(str(self.path), self.version, sql, tuple(params))
+        return _query(self.src, repr(self.src), self.version, sql, tuple(params))
 
 
-def sidebar_filters(src: Snapshot, page: str) -> Filters:
+def sidebar_filters(src: Marts, page: str) -> Filters:
     """Draw the shared filters in the sidebar and return them. Every page draws them, with keys of
     its own (Streamlit drops a widget's state when its page is left); the values travel between
     pages in the session (``_filters``) and in the URL, which a session's first page reads."""
@@ -79,9 +91,10 @@ def sidebar_filters(src: Snapshot, page: str) -> Filters:
     return chosen
 
 
-def context(page: str) -> tuple[Snapshot, Filters]:
-    """The page's snapshot and the shared filters (drawn in the sidebar); ``page`` names the page."""
-    src = CachedSnapshot(settings().marts_snapshot)
+def context(page: str) -> tuple[Marts, Filters]:
+    """The page's marts (``dashboards.snapshot.marts_source``) and the shared filters (drawn in the
+    sidebar); ``page`` names the page."""
+    src = CachedMarts(marts_source(settings()))
     return src, sidebar_filters(src, page)
 
 
@@ -123,4 +136,4 @@ def csv_download(frame: pl.DataFrame, label: str, file_name: str, key: str | Non
                        disabled=frame.is_empty())
 
 
-__all__ = ["ALL", "CachedSnapshot", "NoData", "context", "settings"]
+__all__ = ["ALL", "CachedMarts", "NoData", "context", "settings"]

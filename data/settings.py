@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = _setting(30.0, "COMMERCE_SWEEP_INTERVAL",
                                              "seconds between sweeps of expired reservations", gt=0)
     api_threads: int = _setting(2, "COMMERCE_THREADS", "request threads per API worker", gt=0)
+    currency_code: str = _setting("CNY", "COMMERCE_CURRENCY", "the currency of every amount (ISO 4217); a payment "
+                                  "callback in another is refused", pattern=r"^[A-Z]{3}$")
+    callback_window_seconds: int = _setting(300, "COMMERCE_CALLBACK_WINDOW_SECONDS",
+                                            "payment and carrier callbacks sent further than this from now are "
+                                            "refused (replays)", gt=0)
     db_pool_size: int = _setting(20, "COMMERCE_DB_POOL", "database connections per API worker", gt=0)
     shelf_seconds: float = _setting(1.0, "COMMERCE_SHELF_SECONDS",
                                     "recommendations: each API worker holds what may be shown (listed, channels, "
@@ -141,6 +146,10 @@ class Settings(BaseSettings):
     marts_snapshot_file: Path | None = _setting(None, "SMARTMALL_MARTS_SNAPSHOT",
                                                 "dashboards: the marts snapshot they read "
                                                 "(default: SMARTMALL_HOME/serving)")
+    dashboards_source: Literal["auto", "snapshot", "clickhouse"] = _setting(
+        "auto", "SMARTMALL_DASHBOARDS_SOURCE",
+        "dashboards: read the marts snapshot, or ClickHouse's marts directly (auto: directly on a ClickHouse "
+        "server, the snapshot otherwise)")
     segments_dir: Path | None = _setting(None, "SMARTMALL_SEGMENTS_DIR",
                                          "saved member segments (default: SMARTMALL_HOME/segments)")
     registry_dir: Path | None = _setting(None, "SMARTMALL_REGISTRY_DIR",

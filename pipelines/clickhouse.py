@@ -1,9 +1,7 @@
 """ClickHouse as the warehouse (``SMARTMALL_WAREHOUSE=clickhouse``): the client, the raw tables and ingestion.
 
-Everything goes through ``clickhouse-connect``. ``CLICKHOUSE_URL`` names the engine:
-
-- ``chdb:///abs/path``: the embedded engine (chdb, in this process; one data path per process);
-- ``http(s)://user:password@host:port/database?cluster=name``: a server or a cluster.
+Everything goes through ``clickhouse-connect``; ``CLICKHOUSE_URL`` names the engine
+(``data.clickhouse_url``).
 
 Raw tables are MergeTree, partitioned by the month of the feed's time column and ordered by the
 contract's key; with a cluster name they are ``ReplicatedMergeTree`` on every shard behind a
@@ -25,10 +23,8 @@ inside it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import clickhouse_connect
 import duckdb
@@ -42,51 +38,6 @@ from pipelines.ingest import IngestReport, ensure_raw_schema, ingest_table
 _TYPES = {"VARCHAR": "String", "INTEGER": "Int32", "BIGINT": "Int64", "DOUBLE": "Float64", "BOOLEAN": "Bool",
           "DATE": "Date32", "TIMESTAMP": "DateTime64(6)", "JSON": "String"}
 _DUPLICATES_BATCH = "_already_in_clickhouse"
-
-
-@dataclass(frozen=True)
-class ClickHouseUrl:
-    """``CLICKHOUSE_URL`` parsed: ``path`` for the embedded engine, else a server."""
-
-    path: Path | None = None
-    host: str = "localhost"
-    port: int = 8123
-    user: str = "default"
-    password: str = ""
-    database: str = "default"
-    secure: bool = False
-    cluster: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> ClickHouseUrl:
-        u = urlparse(url)
-        query = parse_qs(u.query)
-        cluster = query.get("cluster", [None])[0]
-        if u.scheme == "chdb":
-            if not u.path.startswith("/") or u.netloc:
-                raise ValueError(f"CLICKHOUSE_URL {url!r}: the embedded engine needs an absolute path, chdb:///abs/path")
-            return cls(path=Path(u.path), cluster=cluster)
-        if u.scheme not in ("http", "https"):
-            raise ValueError(f"CLICKHOUSE_URL {url!r}: use chdb:///abs/path, http://... or https://...")
-        secure = u.scheme == "https"
-        return cls(host=u.hostname or "localhost", port=u.port or (8443 if secure else 8123),
-                   user=unquote(u.username or "default"), password=unquote(u.password or ""),
-                   database=u.path.strip("/") or "default", secure=secure, cluster=cluster)
-
-    def client(self) -> Client:
-        if self.path is not None:
-            return clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
-        return clickhouse_connect.get_client(host=self.host, port=self.port, username=self.user,
-                                             password=self.password, database=self.database, secure=self.secure)
-
-    def dbt_output(self, schema: str = "marts") -> dict[str, Any]:
-        """The dbt-clickhouse profile output for this URL (``driver: chdb`` needs ``register_chdb_driver``)."""
-        common = {"type": "clickhouse", "schema": schema, "user": self.user, "password": self.password}
-        if self.cluster:
-            common |= {"cluster": self.cluster, "cluster_mode": True}
-        if self.path is not None:
-            return {**common, "driver": "chdb", "host": str(self.path), "port": 0}
-        return {**common, "driver": "http", "host": self.host, "port": self.port, "secure": self.secure}
 
 
 def register_chdb_driver() -> None:

@@ -25,9 +25,9 @@ from clickhouse_connect.driver.client import Client
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
+from data.clickhouse_url import ClickHouseUrl
 from data.settings import Settings, SettingsError
 from pipelines.clickhouse import (
-    ClickHouseUrl,
     arrow_table_ddl,
     ensure_raw_schema_clickhouse,
     ingest_table_clickhouse,

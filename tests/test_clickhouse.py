@@ -4,17 +4,23 @@ re-ingested feed day that changes nothing, and dbt-clickhouse running on the emb
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 import yaml
+from polars.testing import assert_frame_equal
 
+from dashboards.clickhouse_sql import to_clickhouse
+from data.clickhouse_url import STANDARD_SQL, ClickHouseUrl
 from data.contract import TABLES
 from pipelines.clickhouse import (
     CONTRACT_TYPES,
-    ClickHouseUrl,
     contract_type,
     ensure_raw_schema_clickhouse,
     ingest_table_clickhouse,
@@ -22,7 +28,8 @@ from pipelines.clickhouse import (
     register_chdb_driver,
 )
 from pipelines.ingest import ensure_raw_schema, ingest_table
-from tests.helpers import run_cli
+from pipelines.warehouse import dbt_executable
+from tests.helpers import REPO, run_cli
 
 FEEDS = ["stores", "products", "customers", "transactions", "events"]
 
@@ -187,3 +194,77 @@ def test_a_session_reads_marts_in_and_writes_model_outputs_back_whole(both, chdb
                     "DATE '2025-03-03' AS week_start, 4.0 AS forecast_units, 5.0 AS lower_units, 6.0 AS upper_units, "
                     "1.0 AS lower_95_units, 9.0 AS upper_95_units")
     assert not _values_check("forecasts")(warehouse=warehouse).passed
+
+
+def test_on_a_cluster_the_big_marts_are_distributed_from_their_own_config(tmp_path):
+    """With a cluster name the same model config makes the big marts Distributed over replicated shards
+    (incremental ones too) and every other mart replicated; on one server, plain MergeTree tables."""
+    import json
+
+    def configs(cluster: str) -> dict[str, dict]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTMALL_")} | {
+            "SMARTMALL_WAREHOUSE": "clickhouse", "SMARTMALL_CH_HOST": "ch.example.com", "SMARTMALL_CH_CLUSTER": cluster}
+        proc = subprocess.run([dbt_executable(), "ls", "--profiles-dir", ".", "--target-path", str(tmp_path / cluster),
+                               "--resource-type", "model", "--select", "fct_events fct_sales_daily dim_store",
+                               "--output", "json", "--output-keys", "name config"],
+                              cwd=REPO / "dbt", env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        return {row["name"]: row["config"] for row in rows}
+
+    cluster, single = configs("main"), configs("")
+    assert cluster["fct_events"]["materialized"] == "distributed_incremental"
+    assert cluster["fct_events"]["sharding_key"] == "cityHash64(session_id)"
+    assert cluster["fct_sales_daily"]["materialized"] == "distributed_table"
+    assert {c["engine"] for c in cluster.values()} == {"ReplicatedMergeTree"}
+    assert cluster["dim_store"]["materialized"] == "table"
+    assert single["fct_events"]["materialized"] == "incremental" and single["fct_sales_daily"]["materialized"] == "table"
+    assert single["fct_sales_daily"]["partition_by"] == "toYYYYMM(sale_date)"
+    assert {c["engine"] for c in single.values()} == {"MergeTree()"}
+
+
+@pytest.fixture(scope="module")
+def probe_tables(client) -> duckdb.DuckDBPyConnection:
+    """The same small table on both engines, ``probe.t``, for the dashboards' SQL translation."""
+    rows = [("a", 1.0, "2026-03-01 10:00:00"), ("a", 2.0, "2026-03-01 09:00:00"), ("b", 10.0, "2026-03-01 08:00:00"),
+            ("b", 4.0, "2026-03-01 11:00:00"), ("c", 7.0, "2026-03-02 10:00:00"), ("it's", 3.0, "2026-03-02 11:00:00")]
+    client.command("CREATE DATABASE IF NOT EXISTS probe")
+    client.command("CREATE OR REPLACE TABLE probe.t (k String, x Float64, ts DateTime64(6)) ENGINE = MergeTree "
+                   "ORDER BY k")
+    client.command("INSERT INTO probe.t VALUES " + ", ".join(f"('{k.replace(chr(39), chr(92) + chr(39))}', {x}, '{ts}')"
+                                                           for k, x, ts in rows))
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA probe; CREATE TABLE probe.t (k VARCHAR, x DOUBLE, ts TIMESTAMP)")
+    con.executemany("INSERT INTO probe.t VALUES (?, ?, ?)", rows)
+    return con
+
+
+@pytest.mark.parametrize("sql, params", [
+    # DuckDB's exact median and quantile_cont (ClickHouse's own median samples)
+    ("SELECT median(x) AS m, quantile_cont(x, 0.75) AS q FROM probe.t", []),
+    # a CTE's parameter comes before the main query's, as written
+    ("WITH w AS (SELECT k, x FROM probe.t WHERE x > ?) SELECT k, sum(x) AS s FROM w WHERE k <> ? GROUP BY 1 "
+     "ORDER BY 1", [1.5, "c"]),
+    # an ORDER BY name is the select alias first (a column of the same name in ClickHouse)
+    ("SELECT k, sum(x) AS x, count(*) FILTER (WHERE x > 2) AS big FROM probe.t GROUP BY 1 ORDER BY x DESC, k", []),
+    # list(... ORDER BY ...)[a:b], array_to_string, range
+    ("SELECT ts::DATE AS day, array_to_string(list(k ORDER BY ts)[1:2], '>') AS path, "
+     "array_to_string(list(k ORDER BY ts DESC), '>') AS back FROM probe.t GROUP BY 1 ORDER BY 1", []),
+    ("WITH steps AS (SELECT unnest(range(3)) AS step) SELECT step, count(*) FILTER (WHERE x >= step * 4) AS n "
+     "FROM probe.t, steps GROUP BY ALL ORDER BY 1", []),
+    ("SELECT date_trunc('week', ts)::DATE AS week, sum(x)::DOUBLE AS x FROM probe.t WHERE ts::DATE BETWEEN ? AND ? "
+     "GROUP BY 1 ORDER BY 1", [date(2026, 3, 1), date(2026, 3, 2)]),
+    # a value is a literal in the parsed query, never SQL
+    ("SELECT count(*) AS n FROM probe.t WHERE k = ?", ["it's"]),
+    ("SELECT count(*) AS n FROM probe.t WHERE k = ?", ["a' OR '1'='1"]),
+])
+def test_the_dashboards_sql_means_the_same_on_clickhouse(client, probe_tables, sql, params):
+    duck = probe_tables.sql(sql, params=params).pl()
+    house = pl.from_arrow(client.query_arrow(to_clickhouse(sql, params), settings=STANDARD_SQL))
+    assert duck.height > 0
+    assert_frame_equal(duck, house, check_dtypes=False, abs_tol=1e-9)
+
+
+def test_a_wrong_number_of_parameters_is_refused():
+    with pytest.raises(ValueError, match="2 parameters, 1 given"):
+        to_clickhouse("SELECT 1 WHERE ? < ?", [1])

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pipelines.dbt_manifest import queryable_marts
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 
 
 def _env(kind: str, home: Path) -> dict[str, str]:
@@ -83,6 +87,46 @@ def test_the_top_ten_association_rules_are_the_same(homes):
     assert duck.drop("antecedents", "consequents").equals(house.drop("antecedents", "consequents"))
     for column in ("antecedents", "consequents"):  # lists, as JSON
         assert [sorted(json.loads(x)) for x in duck[column]] == [sorted(json.loads(x)) for x in house[column]]
+
+
+def _dashboard_answers(home: Path, env: dict[str, str], out: Path) -> dict[str, pl.DataFrame]:
+    """Every query the dashboards' pages make (``tests/dashboard_probe.py``), in a process of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTMALL_")} | env | {"SMARTMALL_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "tests.dashboard_probe", str(out)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {f.stem: pl.read_parquet(f) for f in sorted(out.glob("*.parquet"))}
+
+
+def test_every_dashboard_query_gives_the_same_answer_on_clickhouse_as_on_the_snapshot(homes, tmp_path):
+    """The pages' queries sent to ClickHouse's marts themselves (translated from DuckDB's SQL, what
+    they do on a ClickHouse server) answer as they do on the DuckDB demo's snapshot: same rows, same
+    values (in a stable order: the pages sort, ties aside)."""
+    duck = _dashboard_answers(homes["duckdb"], {}, tmp_path / "duckdb")
+    house = _dashboard_answers(homes["clickhouse"], _env("clickhouse", homes["clickhouse"])
+                               | {"SMARTMALL_DASHBOARDS_SOURCE": "clickhouse"}, tmp_path / "clickhouse")
+    assert len(duck) >= 79 and duck.keys() == house.keys()
+    assert sum(not frame.is_empty() for frame in duck.values()) >= 70
+    for name, frame in duck.items():
+        other = house[name]
+        assert frame.columns == other.columns, name
+        try:
+            assert_frame_equal(frame.sort(frame.columns, nulls_last=True), other.sort(other.columns, nulls_last=True),
+                               check_dtypes=False, abs_tol=1e-6)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+def test_the_big_marts_on_clickhouse_are_partitioned_by_month_and_sorted_by_date(homes):
+    layout = sql(homes, "clickhouse", "SELECT name, engine, partition_key, sorting_key FROM system.tables "
+                                      "WHERE database = 'marts' AND partition_key != '' ORDER BY name")
+    tables = {row["name"]: row for row in layout.iter_rows(named=True)}
+    assert {"fct_events", "fct_sessions", "fct_order_lines", "fct_orders", "fct_sales_daily",
+            "fct_inventory_daily"} <= tables.keys()
+    assert tables["fct_sales_daily"]["partition_key"] == "(toYYYYMM(sale_date))"
+    assert tables["fct_sales_daily"]["sorting_key"] == "sale_date, store_id, sku"
+    assert tables["fct_events"]["sorting_key"] == "event_date, session_id"
+    assert all(row["engine"] == "MergeTree" for row in tables.values())
 
 
 def test_re_running_one_feed_day_on_clickhouse_changes_nothing(homes):

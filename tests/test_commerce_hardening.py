@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import polars as pl
 
+from commerce_api.callbacks import now_seconds
 from commerce_api.payments import SimulatedProvider
 from commerce_api.signing import SECRET_VARS
 from tests.helpers import run_cli
@@ -87,14 +88,21 @@ def _signed_payment_callback(w, body: bytes, provider: str = "alipay") -> httpx.
     return w.client.post(f"/payments/callbacks/{provider}", content=body, headers={"X-Signature": signature})
 
 
-def test_signed_but_malformed_payment_callbacks_get_4xx_with_a_reason_and_a_log_line(pg_world, caplog):
-    w = pg_world
+def _order_awaiting_alipay(w) -> tuple[dict, dict]:
+    """An order for one case, and its Alipay payment waiting for the provider's callback."""
     _receive(w, "RW-E", "CASE-BLK", 5)
     order = w.call("POST", "/orders", role="shopper", expect=201,
                    json={"channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}]}).json()
     payment = w.call("POST", f"/orders/{order['id']}/payments", role="shopper", json={"method": "alipay"},
                      expect=201).json()["payment"]
-    good = {"payment_id": payment["id"], "txn_id": "t-1", "amount": payment["amount"], "status": "SUCCESS"}
+    return order, payment
+
+
+def test_signed_but_malformed_payment_callbacks_get_4xx_with_a_reason_and_a_log_line(pg_world, caplog):
+    w = pg_world
+    order, payment = _order_awaiting_alipay(w)
+    good = {"payment_id": payment["id"], "txn_id": "t-1", "amount": payment["amount"], "currency": "CNY",
+            "status": "SUCCESS", "sent_at": now_seconds()}
     bodies = {
         "payment_id as a number": json.dumps({**good, "payment_id": 12345}).encode(),
         "amount 1e999": json.dumps(good).replace(str(payment["amount"]), "1e999").encode(),
@@ -114,6 +122,37 @@ def test_signed_but_malformed_payment_callbacks_get_4xx_with_a_reason_and_a_log_
     assert sum("callback from alipay refused" in m for m in caplog.messages) == len(bodies)
     # the payment is still pending, and the good callback still settles it
     r = _signed_payment_callback(w, json.dumps(good).encode())
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+
+
+def test_callbacks_outside_the_replay_window_or_in_another_currency_or_amount_are_refused_and_logged(pg_world,
+                                                                                                     caplog):
+    """A correctly signed callback captured and sent again later (or from a sender whose clock is far
+    off), one in another currency and one for another amount: each refused with its reason, logged;
+    the payment stays pending and the genuine callback still settles it."""
+    w = pg_world
+    order, payment = _order_awaiting_alipay(w)
+    provider, carrier = w.services.payments.providers["alipay"], w.services.carrier
+    window = w.services.settings.callback_window_seconds
+    refused = {
+        "stale_callback": provider.callback(payment["id"], payment["amount"], sent_at=now_seconds() - window - 60),
+        "from the future": provider.callback(payment["id"], payment["amount"], sent_at=now_seconds() + window + 60),
+        "currency_mismatch": provider.callback(payment["id"], payment["amount"], currency="USD"),
+        "amount_mismatch": provider.callback(payment["id"], payment["amount"] - 1),
+    }
+    with caplog.at_level(logging.WARNING, logger="smartmall.api.callbacks"):
+        for what, (body, signature) in refused.items():
+            r = w.client.post("/payments/callbacks/alipay", content=body, headers={"X-Signature": signature})
+            code = "stale_callback" if what == "from the future" else what
+            assert r.status_code in (401, 422) and r.json()["error"]["code"] == code, (what, r.text)
+        body, signature = carrier.callback("SIM-ANY", "delivered", sent_at=now_seconds() - window - 1)
+        r = w.client.post(f"/logistics/callbacks/{carrier.name}", content=body, headers={"X-Signature": signature})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "stale_callback"
+    logged = [m for m in caplog.messages if "refused" in m]
+    assert len(logged) == len(refused) + 1 and all(("alipay" in m) or (carrier.name in m) for m in logged)
+    assert w.call("GET", f"/orders/{order['id']}", role="shopper", expect=200).json()["status"] == "created"
+    body, signature = provider.callback(payment["id"], payment["amount"], sent_at=now_seconds() - window + 30)
+    r = w.client.post("/payments/callbacks/alipay", content=body, headers={"X-Signature": signature})
     assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
 
 

@@ -44,7 +44,7 @@ async def carrier_callback(carrier: Ident, request: Request, x_signature: Signat
         raise not_found("carrier", carrier)
     raw = await request.body()
     with transaction(svc.sessions) as s:
-        return logistics.on_tracking(s, svc.carrier, raw, x_signature)
+        return logistics.on_tracking(s, svc.carrier, raw, x_signature, svc.settings.callback_window_seconds)
 
 
 class SimulatedPaymentIn(Strict):

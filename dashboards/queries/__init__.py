@@ -1,4 +1,4 @@
-"""One module of queries per page: plain functions of a ``Snapshot`` and the ``Filters``, returning
+"""One module of queries per page: plain functions of the ``Marts`` and the ``Filters``, returning
 polars frames or numbers (no Streamlit, so the tests call them directly)."""
 
 # orders with the region of the store that took or fulfils them (every order has one)

@@ -6,12 +6,12 @@ from typing import Literal
 
 import polars as pl
 
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 SortBy = Literal["lift", "confidence", "support"]
 
 
-def rules(src: Snapshot, sku: str | None = None, category: str | None = None, min_lift: float = 1.0,
+def rules(src: Marts, sku: str | None = None, category: str | None = None, min_lift: float = 1.0,
           sort: SortBy = "lift", limit: int = 500) -> pl.DataFrame:
     """Rules "who buys <if> also buys <then>", containing ``sku`` (either side) or a SKU of
     ``category``, with lift at least ``min_lift``."""
@@ -31,6 +31,6 @@ def rules(src: Snapshot, sku: str | None = None, category: str | None = None, mi
                          ORDER BY {sort} DESC LIMIT ?""", [*params, limit])
 
 
-def categories(src: Snapshot) -> list[str]:
+def categories(src: Marts) -> list[str]:
     return src.query("SELECT DISTINCT category FROM marts.dim_product WHERE category IS NOT NULL ORDER BY 1"
                      )["category"].to_list()

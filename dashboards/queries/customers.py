@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 
-def segments(src: Snapshot) -> pl.DataFrame:
+def segments(src: Marts) -> pl.DataFrame:
     """segment, members, share, revenue (monetary of the last 12 months), avg_recency_days, at the latest as-of."""
     return src.query("""
         WITH latest AS (SELECT * FROM marts.customer_rfm WHERE as_of = (SELECT max(as_of) FROM marts.customer_rfm))
@@ -17,7 +17,7 @@ def segments(src: Snapshot) -> pl.DataFrame:
         FROM latest GROUP BY 1 ORDER BY revenue DESC""")
 
 
-def movements(src: Snapshot) -> pl.DataFrame:
+def movements(src: Marts) -> pl.DataFrame:
     """from_segment, to_segment, members: between the two latest as-of dates ('(new)' for members who
     had no segment before)."""
     return src.query("""
@@ -29,12 +29,12 @@ def movements(src: Snapshot) -> pl.DataFrame:
         FROM now LEFT JOIN before USING (customer_id) GROUP BY ALL ORDER BY members DESC""")
 
 
-def clv(src: Snapshot) -> pl.DataFrame:
+def clv(src: Marts) -> pl.DataFrame:
     """customer_id, clv_365d (currency), p_alive: one row per modelled member."""
     return src.query("SELECT customer_id, clv_365d, p_alive FROM marts.customer_value ORDER BY clv_365d DESC")
 
 
-def winback(src: Snapshot, limit: int = 200) -> pl.DataFrame:
+def winback(src: Marts, limit: int = 200) -> pl.DataFrame:
     """The win-back list: members at churn risk ranked by value at risk, with who they are."""
     return src.query("""
         SELECT w.rank, w.customer_id, p.region, p.tier, p.rfm_segment, w.churn_probability, w.clv_365d,

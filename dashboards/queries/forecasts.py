@@ -7,11 +7,11 @@ from pathlib import Path
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 from serving.registry import Registry
 
 
-def series(src: Snapshot, f: Filters) -> pl.DataFrame:
+def series(src: Marts, f: Filters) -> pl.DataFrame:
     """The forecast series (sku, location_id, model, demand class), biggest forecast first."""
     parts, params = ["TRUE"], []
     if f.store:
@@ -22,7 +22,7 @@ def series(src: Snapshot, f: Filters) -> pl.DataFrame:
                          FROM marts.forecasts WHERE {' AND '.join(parts)} GROUP BY 1, 2 ORDER BY 5 DESC""", params)
 
 
-def history_and_forecast(src: Snapshot, sku: str, location_id: str, weeks_back: int = 26) -> pl.DataFrame:
+def history_and_forecast(src: Marts, sku: str, location_id: str, weeks_back: int = 26) -> pl.DataFrame:
     """week_start, kind ('actual' | 'forecast'), units, lower_80, upper_80, lower_95, upper_95. A
     warehouse's actuals are the sales of the stores it supplies (the same tree the forecasts use)."""
     return src.query("""
@@ -43,13 +43,13 @@ def history_and_forecast(src: Snapshot, sku: str, location_id: str, weeks_back: 
 LEVELS = {"category": "category", "region": "region", "all": None}  # forecast_hierarchy level -> sales column
 
 
-def hierarchy_keys(src: Snapshot, level: str) -> list[str]:
+def hierarchy_keys(src: Marts, level: str) -> list[str]:
     assert level in LEVELS
     return src.query("SELECT DISTINCT key FROM marts.forecast_hierarchy WHERE level = ? ORDER BY 1", [level]
                      )["key"].to_list()
 
 
-def hierarchy(src: Snapshot, level: str, key: str, weeks_back: int = 26) -> pl.DataFrame:
+def hierarchy(src: Marts, level: str, key: str, weeks_back: int = 26) -> pl.DataFrame:
     """week_start, kind ('actual' | 'forecast'), units: a category's, a region's or the whole
     chain's weekly units sold and their forecast (the reconciled sum of the series below it; no
     interval: the quantiles of a sum are not the sum of the quantiles)."""

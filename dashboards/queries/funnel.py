@@ -8,13 +8,13 @@ from typing import Literal
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 STEPS = ("session", "product viewed", "added to cart", "checkout started", "payment entered", "order completed")
 By = Literal["channel", "device"]
 
 
-def steps(src: Snapshot, f: Filters, by: By = "channel") -> pl.DataFrame:
+def steps(src: Marts, f: Filters, by: By = "channel") -> pl.DataFrame:
     """key, step (0-5), step_name, sessions reaching it, share of the key's sessions, and of the step before."""
     assert by in ("channel", "device")
     where, params = f.where("session_date", region=None, store=None)
@@ -31,7 +31,7 @@ def steps(src: Snapshot, f: Filters, by: By = "channel") -> pl.DataFrame:
         (pl.col("sessions") / pl.col("sessions").shift(1).over("key")).alias("from_previous_step"))
 
 
-def time_to_convert(src: Snapshot, f: Filters) -> pl.DataFrame:
+def time_to_convert(src: Marts, f: Filters) -> pl.DataFrame:
     """Per channel: converted sessions and their median, 75th and 90th percentile length in minutes."""
     where, params = f.where("session_date", region=None, store=None)
     return src.query(f"""
@@ -41,7 +41,7 @@ def time_to_convert(src: Snapshot, f: Filters) -> pl.DataFrame:
         FROM marts.fct_sessions WHERE converted AND {where} GROUP BY 1 ORDER BY orders DESC""", params)
 
 
-def paths(src: Snapshot, f: Filters, outcome: Literal["order", "abandoned"], limit: int = 10) -> pl.DataFrame:
+def paths(src: Marts, f: Filters, outcome: Literal["order", "abandoned"], limit: int = 10) -> pl.DataFrame:
     """The commonest paths through search and the funnel's steps (other events left out, repeats of
     one step in a row count once, first 8 steps) of the sessions that ended in an order, or that
     added to the cart and did not buy."""
@@ -56,4 +56,4 @@ def paths(src: Snapshot, f: Filters, outcome: Literal["order", "abandoned"], lim
                    FROM e WHERE previous IS DISTINCT FROM event GROUP BY 1)
         SELECT array_to_string(steps, ' > ') AS path, count(*) AS sessions,
                count(*) / sum(count(*)) OVER () AS share
-        FROM p GROUP BY 1 ORDER BY sessions DESC LIMIT ?""", [*params, limit])
+        FROM p GROUP BY 1 ORDER BY sessions DESC, path LIMIT ?""", [*params, limit])

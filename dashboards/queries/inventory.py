@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 
 def _where(f: Filters, location: str = "location_id", region: str | None = "region") -> tuple[str, list]:
@@ -19,7 +19,7 @@ def _where(f: Filters, location: str = "location_id", region: str | None = "regi
     return " AND ".join(parts), params
 
 
-def health(src: Snapshot, f: Filters) -> pl.DataFrame:
+def health(src: Marts, f: Filters) -> pl.DataFrame:
     """Per SKU x location: on hand, sold in 90 days, stock-out days, turnover and cover days, slow flag."""
     where, params = _where(f)
     return src.query(f"""SELECT sku, location_id, region, category, on_hand::BIGINT AS on_hand, sold_90d::BIGINT AS sold_90d,
@@ -28,7 +28,7 @@ def health(src: Snapshot, f: Filters) -> pl.DataFrame:
                          ORDER BY slow_moving DESC, days_of_cover DESC NULLS FIRST""", params)
 
 
-def alerts(src: Snapshot, f: Filters) -> pl.DataFrame:
+def alerts(src: Marts, f: Filters) -> pl.DataFrame:
     """Stock below safety stock or running out before the next delivery, most urgent first."""
     where, params = _where(f, region=None)
     return src.query(f"""SELECT sku, location_id, available, safety_stock, days_of_cover, projected_stockout_date,
@@ -37,7 +37,7 @@ def alerts(src: Snapshot, f: Filters) -> pl.DataFrame:
                          ORDER BY projected_stockout_date NULLS LAST, days_of_cover""", params)
 
 
-def replenishment(src: Snapshot, f: Filters) -> pl.DataFrame:
+def replenishment(src: Marts, f: Filters) -> pl.DataFrame:
     """What to order or move where, and why (only the lines that suggest a quantity)."""
     where, params = _where(f)
     return src.query(f"""SELECT sku, location_id, location_kind, region, category, action, suggested_quantity,
@@ -47,6 +47,6 @@ def replenishment(src: Snapshot, f: Filters) -> pl.DataFrame:
                          ORDER BY location_id, sku""", params)
 
 
-def transfers(src: Snapshot, f: Filters) -> pl.DataFrame:
+def transfers(src: Marts, f: Filters) -> pl.DataFrame:
     where, params = ("TRUE", []) if not f.store else ("(from_location_id = ? OR to_location_id = ?)", [f.store, f.store])
     return src.query(f"SELECT * FROM marts.transfer_suggestions WHERE {where} ORDER BY quantity DESC", params)

@@ -8,7 +8,7 @@ import polars as pl
 
 from dashboards.filters import Filters
 from dashboards.queries import ORDERS
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ def _share(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
-def kpis(src: Snapshot, f: Filters) -> Kpis:
+def kpis(src: Marts, f: Filters) -> Kpis:
     where, params = f.where("order_date")
     o = src.query(f"""
         SELECT coalesce(sum(net_revenue), 0)::DOUBLE AS gmv, count(*) AS orders,
@@ -43,7 +43,7 @@ def kpis(src: Snapshot, f: Filters) -> Kpis:
                 repurchase=_share(members["repeat"], members["buyers"]), bopis=_share(o["pickup"], o["orders"]))
 
 
-def turnover_days(src: Snapshot, f: Filters) -> float | None:
+def turnover_days(src: Marts, f: Filters) -> float | None:
     """Days of outflow the average stock of the period would last: mean stock on hand / mean daily
     outflow (what stores sell, what warehouses ship on; ``marts.inventory_health``'s definition),
     over the locations the store and region filters select."""
@@ -57,7 +57,7 @@ def turnover_days(src: Snapshot, f: Filters) -> float | None:
     return None if value is None else float(value)
 
 
-def slow_moving_share(src: Snapshot, f: Filters, days: int = 30) -> float | None:
+def slow_moving_share(src: Marts, f: Filters, days: int = 30) -> float | None:
     """On the period's last stock day: the share of SKU x locations that hold stock and moved none of
     it (sold or shipped on) in the ``days`` before: ``marts.inventory_health``'s definition, on any
     day (store and region filters apply)."""
@@ -75,19 +75,19 @@ def slow_moving_share(src: Snapshot, f: Filters, days: int = 30) -> float | None
     return None if value is None else float(value)
 
 
-def daily(src: Snapshot, f: Filters) -> pl.DataFrame:
+def daily(src: Marts, f: Filters) -> pl.DataFrame:
     """Per day of the period: gmv, orders."""
     where, params = f.where("order_date")
     return src.query(f"""SELECT order_date AS day, sum(net_revenue)::DOUBLE AS gmv, count(*) AS orders
                          FROM {ORDERS} WHERE NOT is_return AND {where} GROUP BY 1 ORDER BY 1""", params)
 
 
-def data_range(src: Snapshot) -> tuple:
+def data_range(src: Marts) -> tuple:
     """First and last order day in the marts (the filters' bounds)."""
     return src.query("SELECT min(order_date) AS first, max(order_date) AS last FROM marts.fct_orders").row(0)
 
 
-def choices(src: Snapshot) -> dict[str, list[str]]:
+def choices(src: Marts) -> dict[str, list[str]]:
     """Values for the shared filters."""
     return {
         "channel": src.query("SELECT DISTINCT channel FROM marts.fct_orders WHERE channel IS NOT NULL ORDER BY 1")

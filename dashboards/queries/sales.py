@@ -8,13 +8,13 @@ from typing import Literal
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 Grain = Literal["day", "week", "month"]
 Split = Literal["region", "store_id", "category", "channel"]
 
 
-def trend(src: Snapshot, f: Filters, grain: Grain = "week", by: Split = "region") -> pl.DataFrame:
+def trend(src: Marts, f: Filters, grain: Grain = "week", by: Split = "region") -> pl.DataFrame:
     """period (start day), key, net_revenue (currency), units (net of returns)."""
     assert grain in ("day", "week", "month") and by in ("region", "store_id", "category", "channel")
     where, params = f.where("sale_date")
@@ -24,7 +24,7 @@ def trend(src: Snapshot, f: Filters, grain: Grain = "week", by: Split = "region"
         FROM marts.fct_sales_daily WHERE {where} GROUP BY ALL ORDER BY 1, 2""", params)
 
 
-def drill(src: Snapshot, f: Filters) -> tuple[str, pl.DataFrame]:
+def drill(src: Marts, f: Filters) -> tuple[str, pl.DataFrame]:
     """The next level down from the filters: regions, a region's stores, or a store's SKUs; with
     net revenue in the period and the period before and the change."""
     level = "sku" if f.store else "store_id" if f.region else "region"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 
 def _where(f: Filters) -> tuple[str, list]:
     return f.where("search_date", region=None, store=None)
 
 
-def top(src: Snapshot, f: Filters, limit: int = 25) -> pl.DataFrame:
+def top(src: Marts, f: Filters, limit: int = 25) -> pl.DataFrame:
     """query, searches, sessions, view_rate (searches followed by a product view), order_rate (sessions that ordered)."""
     where, params = _where(f)
     return src.query(f"""
@@ -21,7 +21,7 @@ def top(src: Snapshot, f: Filters, limit: int = 25) -> pl.DataFrame:
         FROM marts.fct_search_daily WHERE {where} GROUP BY 1 ORDER BY searches DESC LIMIT ?""", [*params, limit])
 
 
-def dead_ends(src: Snapshot, f: Filters, min_searches: int = 5, limit: int = 25) -> pl.DataFrame:
+def dead_ends(src: Marts, f: Filters, min_searches: int = 5, limit: int = 25) -> pl.DataFrame:
     """Queries searched at least ``min_searches`` times whose searches rarely led to a product view or
     an order: the catalogue or the search engine is missing something."""
     where, params = _where(f)
@@ -32,7 +32,7 @@ def dead_ends(src: Snapshot, f: Filters, min_searches: int = 5, limit: int = 25)
         ORDER BY view_rate, order_rate, searches DESC LIMIT ?""", [*params, min_searches, limit])
 
 
-def rising(src: Snapshot, f: Filters, limit: int = 25) -> pl.DataFrame:
+def rising(src: Marts, f: Filters, limit: int = 25) -> pl.DataFrame:
     """Queries searched more in the period than in the period before: growth, with both counts."""
     now_where, now_params = _where(f)
     before_where, before_params = _where(f.previous())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 from serving.segments import SegmentRule, audience
 
 
-def options(src: Snapshot) -> dict[str, list[str]]:
+def options(src: Marts) -> dict[str, list[str]]:
     def distinct(column: str) -> list[str]:
         return src.query(f"SELECT DISTINCT {column} AS v FROM marts.customer_profile WHERE {column} IS NOT NULL "
                          "ORDER BY 1")["v"].to_list()
@@ -20,5 +20,5 @@ def options(src: Snapshot) -> dict[str, list[str]]:
                                     "ORDER BY 1")["v"].to_list()}
 
 
-def members(src: Snapshot, rule: SegmentRule) -> pl.DataFrame:
+def members(src: Marts, rule: SegmentRule) -> pl.DataFrame:
     return audience(src.query, rule)

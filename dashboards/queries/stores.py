@@ -6,12 +6,12 @@ from __future__ import annotations
 import polars as pl
 
 from dashboards.filters import Filters
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 FOOTFALL = "(SELECT h.*, s.region FROM marts.fct_footfall_hourly h LEFT JOIN marts.dim_store s USING (store_id))"
 
 
-def by_hour(src: Snapshot, f: Filters) -> pl.DataFrame:
+def by_hour(src: Marts, f: Filters) -> pl.DataFrame:
     """store_id, hour_of_day (0-23), visitors per day on average."""
     where, params = f.where("visit_date", channel=None)
     return src.query(f"""
@@ -19,7 +19,7 @@ def by_hour(src: Snapshot, f: Filters) -> pl.DataFrame:
         FROM {FOOTFALL} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def conversion(src: Snapshot, f: Filters) -> pl.DataFrame:
+def conversion(src: Marts, f: Filters) -> pl.DataFrame:
     """Per store: visitors, in-store orders and their ratio over the period."""
     where, params = f.where("visit_date", channel=None)
     return src.query(f"""
@@ -28,7 +28,7 @@ def conversion(src: Snapshot, f: Filters) -> pl.DataFrame:
         FROM {FOOTFALL} WHERE {where} GROUP BY 1 ORDER BY 1""", params)
 
 
-def alerts(src: Snapshot, f: Filters) -> pl.DataFrame:
+def alerts(src: Marts, f: Filters) -> pl.DataFrame:
     """The sensor alerts of the period, newest first."""
     where, params = f.where("a.alert_date", channel=None, region="s.region", store="a.store_id")
     return src.query(f"""

@@ -12,7 +12,7 @@ import polars as pl
 
 from dashboards.filters import Filters
 from dashboards.queries import ORDERS
-from dashboards.snapshot import Snapshot
+from dashboards.snapshot import Marts
 
 METRICS = ("sessions", "conversion", "orders", "gmv", "aov", "buying_members", "retention", "repurchase")
 LABELS = {"sessions": "Traffic (sessions)", "conversion": "Conversion (sessions with an order)", "orders": "Orders",
@@ -22,13 +22,13 @@ LABELS = {"sessions": "Traffic (sessions)", "conversion": "Conversion (sessions 
 RATES = {"conversion", "retention", "repurchase"}
 
 
-def weeks(src: Snapshot) -> list[date]:
+def weeks(src: Marts) -> list[date]:
     """Week starts (Mondays) with orders, newest first."""
     return src.query("SELECT DISTINCT date_trunc('week', order_date)::DATE AS week FROM marts.fct_orders "
                      "ORDER BY 1 DESC")["week"].to_list()
 
 
-def _week(src: Snapshot, monday: date, f: Filters) -> dict[str, float | None]:
+def _week(src: Marts, monday: date, f: Filters) -> dict[str, float | None]:
     w = replace(f, start=monday, end=monday + timedelta(days=6))
     where, params = w.where("order_date")
     s_where, s_params = w.where("session_date", region=None, store=None)
@@ -57,7 +57,7 @@ def _week(src: Snapshot, monday: date, f: Filters) -> dict[str, float | None]:
             "repurchase": share(m["returning"], m["buyers"])}
 
 
-def report(src: Snapshot, monday: date, f: Filters) -> pl.DataFrame:
+def report(src: Marts, monday: date, f: Filters) -> pl.DataFrame:
     """metric, label, this_week, week_before, last_year (the same ISO week a year before, when the
     data reaches back that far), vs_week_before and vs_last_year (relative changes; for rates, the
     change in points)."""
@@ -79,7 +79,7 @@ def report(src: Snapshot, monday: date, f: Filters) -> pl.DataFrame:
                                 "vs_last_year": pl.Float64})
 
 
-def movers(src: Snapshot, monday: date, f: Filters, n: int = 3) -> pl.DataFrame:
+def movers(src: Marts, monday: date, f: Filters, n: int = 3) -> pl.DataFrame:
     """The ``n`` region x category cells whose GMV changed most (either way) against the week before,
     with orders and average order value, and a sentence that says what moved."""
     now_where, now_params = replace(f, start=monday, end=monday + timedelta(days=6)).where("sale_date")

@@ -1,4 +1,6 @@
-{{ config(materialized='incremental', unique_key='_batch', incremental_strategy='delete+insert') }}
+{{ config(unique_key='_batch', incremental_strategy='delete+insert',
+          **clickhouse_layout(materialized='incremental', order_by=['event_date', 'session_id'],
+                              partition_by='toYYYYMM(event_date)', sharding_key='cityHash64(session_id)')) }}
 -- Incremental by feed batch: a re-ingested day replaces that day's events.
 select
     event_id, event, occurred_at, event_date, anonymous_id, user_id, session_id, channel, device, sku,

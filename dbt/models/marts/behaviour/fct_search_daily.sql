@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['search_date', 'channel'], partition_by='toYYYYMM(search_date)', sharding_key='cityHash64(search_query)')) }}
 -- Site and app search per day, channel and query (lower-cased, trimmed): how often it was searched,
 -- in how many sessions, and how often a product view followed in the same session (a proxy for
 -- "the search found something") or the session ended in an order.

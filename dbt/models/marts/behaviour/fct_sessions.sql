@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['session_date', 'channel', 'session_id'], partition_by='toYYYYMM(session_date)', sharding_key='cityHash64(session_id)')) }}
 with s as (
     select
         session_id,
@@ -38,8 +39,8 @@ select
     date_diff('second', s.started_at, s.ended_at) as duration_seconds,
     s.events as events, s.product_views as product_views, s.searches as searches, s.adds as adds, s.removes as removes, s.coupons_applied as coupons_applied,
     coalesce(f.funnel_depth, 0) as funnel_depth,
-    cast(f.completed_at is not null as boolean) as converted,
-    cast(s.adds > 0 and f.completed_at is null as boolean) as abandoned_cart,
+    cast(coalesce(f.funnel_depth, 0) = 5 as boolean) as converted,
+    cast(s.adds > 0 and coalesce(f.funnel_depth, 0) < 5 as boolean) as abandoned_cart,
     s.order_id as order_id,
     s.revenue as revenue
 from s

@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['stock_date', 'location_id', 'sku'], partition_by='toYYYYMM(stock_date)', sharding_key='cityHash64(sku)')) }}
 -- On hand per SKU x location x day, rebuilt from the movement ledger: one row per day from the
 -- pair's first movement to the last day of data, carrying the balance over days without moves.
 with moves as (

@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['movement_date', 'location_id', 'sku'], partition_by='toYYYYMM(movement_date)', sharding_key='cityHash64(sku)')) }}
 -- The commerce API's stock ledger by day, location, SKU and pool: what moved, by kind, and the levels at
 -- the end of the day (the ledger is complete from the first receipt, so its running sums are the levels).
 with daily as (

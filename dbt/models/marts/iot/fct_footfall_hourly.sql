@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['visit_date', 'store_id'], partition_by='toYYYYMM(visit_date)', sharding_key='cityHash64(store_id)')) }}
 with footfall as (
     select store_id, date_trunc('hour', read_at) as hour, sum(value) as visitors, count(distinct device_id) as counters
     from {{ ref('stg_iot_readings') }}

@@ -1,5 +1,7 @@
-{{ config(materialized='incremental', unique_key='_batch', incremental_strategy='delete+insert',
-          on_schema_change='append_new_columns', post_hook="{{ delete_unsold_commerce_orders() }}") }}
+{{ config(unique_key='_batch', incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          post_hook="{{ delete_unsold_commerce_orders() }}",
+          **clickhouse_layout(materialized='incremental', order_by=['order_date', 'order_id'],
+                              partition_by='toYYYYMM(order_date)', sharding_key='cityHash64(order_id)')) }}
 -- Incremental by feed batch: a re-ingested day replaces that day's lines, and an order of the commerce
 -- API read again (paid, returned, cancelled since) replaces its own ('commerce:<order id>').
 select

@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['order_date', 'order_id'], partition_by='toYYYYMM(order_date)', sharding_key='cityHash64(order_id)')) }}
 select
     order_id,
     {{ first_by('customer_id', 'line_number') }} as customer_id,

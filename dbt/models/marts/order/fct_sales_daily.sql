@@ -1,3 +1,4 @@
+{{ config(**clickhouse_layout(order_by=['sale_date', 'store_id', 'sku'], partition_by='toYYYYMM(sale_date)', sharding_key='cityHash64(sku)')) }}
 select
     l.sku as sku,
     l.store_id as store_id,
