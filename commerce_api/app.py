@@ -23,6 +23,7 @@ from commerce_api.deps import Services
 from commerce_api.logistics import SimulatedCarrier
 from commerce_api.migrate import upgrade
 from commerce_api.payments import Payments, SimulatedProvider
+from commerce_api.rate_limit import RateLimits
 from commerce_api.responses import Health
 from commerce_api.routes import (
     catalogue,
@@ -60,12 +61,14 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     if migrate:
         upgrade(engine)
     secrets = signing_secrets(settings)
-    payments = Payments({name: SimulatedProvider(name, secrets[name], settings.currency_code)
+    previous = settings.previous_provider_secrets()
+    payments = Payments({name: SimulatedProvider(name, secrets[name], settings.currency_code, previous[name])
                          for name in ("wechat_pay", "alipay")}, settings.currency_code, settings.callback_window_seconds)
     reads = make_read_sessionmaker(engine)
     return Services(settings, make_sessionmaker(engine), payments,
-                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"]), reads,
-                    LiveSnapshot(settings.published_dir), Shelf(reads.kw["bind"], settings.shelf_seconds))
+                    SimulatedCarrier("simulated_carrier", secrets["simulated_carrier"], previous["simulated_carrier"]), reads,
+                    LiveSnapshot(settings.published_dir), Shelf(reads.kw["bind"], settings.shelf_seconds),
+                    limits=RateLimits.from_settings(settings))
 
 
 LOYALTY_EVERY_SECONDS = 3600

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from commerce_api.clock import utcnow
 from commerce_api.errors import ApiError
+from commerce_api.rate_limit import LIMITED_ROLES, WRITES, too_many
 from commerce_api.schema import ApiKey
 
 ROLES = ("shopper", "store_staff", "marketer", "service", "admin")
@@ -85,13 +86,24 @@ async def principal(request: Request) -> Principal:
         raise ApiError(401, "unauthenticated", "send an API key: 'Authorization: Bearer <key>'")
     digest = hash_key(key)
     now = time.monotonic()
+    services = request.app.state.services
+    limits = services.limits
+    address = request.client.host if request.client else "unknown"
     hit = _cache.get(digest)
     if hit is None or now - hit[0] > _CACHE_SECONDS:
-        hit = (now, await run_in_threadpool(_lookup, request.app.state.services.reads, digest))
+        # an address that spent its unknown-key allowance waits before any key it has not used is looked up
+        if hit is None and limits and (wait := limits.auth_failures.waiting(address)):
+            raise too_many("unknown API keys from this address", wait)
+        hit = (now, await run_in_threadpool(_lookup, services.reads, digest))
         _cache[digest] = hit
     if hit[1] is None:
+        if limits:
+            limits.auth_failures.take(address)
         raise ApiError(401, "unauthenticated", "unknown or revoked API key")
-    return hit[1]
+    who = hit[1]
+    if limits and request.method in WRITES and who.role in LIMITED_ROLES and (wait := limits.writes.take(who.name)):
+        raise too_many("writes with this API key", wait)
+    return who
 
 
 def _lookup(reads: sessionmaker[Session], digest: str) -> Principal | None:

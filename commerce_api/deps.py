@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from commerce_api.auth import Principal, principal
 from commerce_api.logistics import CarrierAdapter
 from commerce_api.payments import Payments
+from commerce_api.rate_limit import RateLimits
 from commerce_api.shelf import Shelf
 from commerce_api.versioned_cache import VersionedCache
 from data.settings import Settings
@@ -49,6 +50,7 @@ class Services:
     shelf: Shelf  # what recommendations may show, held briefly (``commerce_api.shelf``)
     # catalogue pages as JSON, per catalogue_version (per app: another database has other versions)
     catalogue_pages: VersionedCache[bytes] = field(default_factory=VersionedCache)
+    limits: RateLimits | None = None  # write and key-guessing limits (``commerce_api.rate_limit``)
 
     def read_connection(self) -> Connection:
         """A Core connection like the ``reads`` sessions, for the hot read paths (stock, till scans):

@@ -7,7 +7,6 @@ statuses and HMAC-SHA256 signatures as a real carrier integration would have.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
@@ -21,6 +20,7 @@ from commerce_api.callbacks import DEFAULT_WINDOW_SECONDS, SignedCallback, now_s
 from commerce_api.clock import utcnow
 from commerce_api.errors import not_found
 from commerce_api.schema import Shipment
+from commerce_api.signing import hmac_hex, verifies
 
 TrackingStatus = Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "exception"]
 # delivery-time estimate in days, by where the stock ships from relative to the buyer's region
@@ -45,16 +45,17 @@ class CarrierAdapter(Protocol):
 class SimulatedCarrier:
     name: str
     secret: str
+    previous: str = ""  # the secret being rotated out: callbacks signed with it still verify
 
     def create_waybill(self, order_id: str, shipment_id: int, location_id: str, region: str | None) -> str:
         digest = hashlib.sha1(f"{order_id}:{shipment_id}".encode()).hexdigest()[:10].upper()
         return f"SIM{shipment_id:08d}{digest}"
 
     def sign(self, body: bytes) -> str:
-        return hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac_hex(self.secret, body)
 
     def verify(self, body: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(body), signature or "")
+        return verifies(body, signature, self.secret, self.previous)
 
     def callback(self, waybill: str, status: str, sent_at: int | None = None) -> tuple[bytes, str]:
         body = json.dumps({"waybill": waybill, "status": status,

@@ -9,8 +9,6 @@ the balance lives on the customer row and a conditional update keeps it from goi
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from commerce_api.callbacks import SignedCallback, now_seconds, parse_signed, re
 from commerce_api.clock import iso, utcnow
 from commerce_api.errors import ApiError, conflict, not_found
 from commerce_api.schema import Customer, Order, Payment, Refund, StoredValueEntry
+from commerce_api.signing import hmac_hex, verifies
 
 PROVIDERS = ("wechat_pay", "alipay")
 METHODS = (*PROVIDERS, "stored_value")
@@ -60,15 +59,16 @@ class SimulatedProvider:
     name: str
     secret: str
     currency: str = "CNY"
+    previous: str = ""  # the secret being rotated out: callbacks signed with it still verify
 
     def create(self, payment: Payment) -> dict:
         return {"prepay_id": f"{self.name}-{payment.id}", "amount": payment.amount}
 
     def sign(self, body: bytes) -> str:
-        return hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac_hex(self.secret, body)
 
     def verify(self, body: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(body), signature or "")
+        return verifies(body, signature, self.secret, self.previous)
 
     def refund(self, payment: Payment, amount: int) -> str:
         return f"{self.name}-refund-{uuid.uuid4().hex[:16]}"

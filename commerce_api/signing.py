@@ -3,6 +3,8 @@ not start without them, and a development or demo install can generate its own."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -48,3 +50,13 @@ def init_secrets(settings: Settings) -> tuple[Settings, Path, list[str]]:
         tmp.replace(path)
         settings = settings.reread()
     return settings, path, new
+
+
+def hmac_hex(secret: str, body: bytes) -> str:
+    """HMAC-SHA256 of ``body`` under ``secret``, hex: a callback's ``X-Signature``."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verifies(body: bytes, signature: str, secret: str, previous: str = "") -> bool:
+    """``signature`` is ``body``'s under the secret, or under the one being rotated out."""
+    return any(hmac.compare_digest(hmac_hex(key, body), signature or "") for key in (secret, previous) if key)

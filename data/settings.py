@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     api_threads: int = _setting(2, "COMMERCE_THREADS", "request threads per API worker", gt=0)
     currency_code: str = _setting("CNY", "COMMERCE_CURRENCY", "the currency of every amount (ISO 4217); a payment "
                                   "callback in another is refused", pattern=r"^[A-Z]{3}$")
+    write_rate: float = _setting(50.0, "COMMERCE_WRITE_RATE", "writes a second per shopper or store-staff API key "
+                                 "(per API worker; bursts of COMMERCE_WRITE_BURST), beyond them 429", gt=0)
+    write_burst: int = _setting(100, "COMMERCE_WRITE_BURST", "writes one such key may send at once", gt=0)
+    auth_failure_rate: float = _setting(0.2, "COMMERCE_AUTH_FAILURE_RATE", "unknown API keys a second one client "
+                                        "address may try once its burst is spent, beyond them 429", gt=0)
+    auth_failure_burst: int = _setting(20, "COMMERCE_AUTH_FAILURE_BURST", "unknown API keys one client address may "
+                                       "try at once", gt=0)
     callback_window_seconds: int = _setting(300, "COMMERCE_CALLBACK_WINDOW_SECONDS",
                                             "payment and carrier callbacks sent further than this from now are "
                                             "refused (replays)", gt=0)
@@ -140,6 +147,13 @@ class Settings(BaseSettings):
                                                    "signs WeChat Pay callbacks")
     alipay_secret: SecretStr | None = _setting(None, "COMMERCE_ALIPAY_SECRET", "signs Alipay callbacks")
     carrier_secret: SecretStr | None = _setting(None, "COMMERCE_CARRIER_SECRET", "signs the carrier's callbacks")
+    # key rotation without downtime: the new secret above, the one it replaces here until every sender has moved
+    wechat_pay_secret_previous: SecretStr | None = _setting(None, "COMMERCE_WECHAT_PAY_SECRET_PREVIOUS",
+                                                            "rotation: the old WeChat Pay secret, still accepted")
+    alipay_secret_previous: SecretStr | None = _setting(None, "COMMERCE_ALIPAY_SECRET_PREVIOUS",
+                                                        "rotation: the old Alipay secret, still accepted")
+    carrier_secret_previous: SecretStr | None = _setting(None, "COMMERCE_CARRIER_SECRET_PREVIOUS",
+                                                         "rotation: the carrier's old secret, still accepted")
     # the dashboards
     currency: str = _setting("¥", "SMARTMALL_CURRENCY", "dashboards: the currency sign of money figures",
                              min_length=1)
@@ -239,6 +253,11 @@ class Settings(BaseSettings):
         source would let anyone who reads it sign a 'paid' callback."""
         return {provider: (getattr(self, name).get_secret_value() if getattr(self, name) else "")
                 for provider, name in PROVIDER_SECRETS.items()}
+
+    def previous_provider_secrets(self) -> dict[str, str]:
+        """The secrets being rotated out, still accepted on callbacks ("" when none)."""
+        return {provider: (getattr(self, f"{name}_previous").get_secret_value()
+                           if getattr(self, f"{name}_previous") else "") for provider, name in PROVIDER_SECRETS.items()}
 
     def first_feed_day(self, default: str = "2024-01-01") -> str:
         """First daily partition: the manifest's start, else the earliest landed day, else ``default``."""

@@ -446,8 +446,12 @@ def cmd_serving(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> None:
+    from dashboards.snapshot import ClickHouseMarts, marts_source
+
     cmd, env = dashboards_command(settings, args.host, args.port)
-    if not settings.marts_snapshot.exists():
+    if isinstance(marts_source(settings), ClickHouseMarts):
+        _say("The pages read the marts on the ClickHouse server (CLICKHOUSE_URL) directly.")
+    elif not settings.marts_snapshot.exists():
         _say(f"Note: no marts snapshot at {settings.marts_snapshot} yet; the pages will say so until "
              "'smartmall demo' or 'smartmall run' has published one.")
     _say(f"smartmall dashboards on http://{args.host}:{args.port}  (Ctrl-C stops them)")

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,6 +18,7 @@ import polars as pl
 from commerce_api.callbacks import now_seconds
 from commerce_api.payments import SimulatedProvider
 from commerce_api.signing import SECRET_VARS
+from tests.commerce_fixtures import make_world
 from tests.helpers import run_cli
 from tests.test_commerce_concurrency import _fire, _stock
 
@@ -289,3 +291,60 @@ def test_a_guessably_short_secret_is_refused(tmp_path):
     proc = run_cli(tmp_path, "api", "migrate", check=False, env={"COMMERCE_ALIPAY_SECRET": "short"})
     assert proc.returncode != 0
     assert "COMMERCE_ALIPAY_SECRET" in proc.stderr and "COMMERCE_WECHAT_PAY_SECRET" not in proc.stderr
+
+
+def test_writes_beyond_a_keys_rate_and_key_guessing_get_429_with_retry_after(tmp_path):
+    """A shopper key writing faster than its rate is held back (another key is not); a client trying
+    unknown keys is held back after its burst while a key it already uses keeps working; both recover."""
+    w = make_world(f"sqlite:///{tmp_path / 'commerce.db'}", tmp_path, write_rate=2.0, write_burst=5,
+                   auth_failure_rate=1.0, auth_failure_burst=3)
+    try:
+        _receive(w, "RW-E", "CASE-BLK", 50)
+        body = {"channel": "app", "lines": [{"sku": "CASE-BLK", "quantity": 1}]}
+        codes = [w.call("POST", "/orders", role="shopper", json=body).status_code for _ in range(8)]
+        assert codes[:5] == [201] * 5 and 429 in codes[5:], codes
+        limited = w.call("POST", "/orders", role="shopper", json=body)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert w.call("GET", "/orders", role="shopper").status_code == 200  # reads are not limited
+        assert w.call("POST", "/orders", role="shopper2", json=body).status_code == 201  # another key
+        time.sleep(1.1)
+        assert w.call("POST", "/orders", role="shopper", json=body).status_code == 201  # tokens came back
+        guesses = [w.client.get("/orders", headers={"Authorization": f"Bearer guess-{i}"}).status_code
+                   for i in range(6)]
+        assert guesses[:3] == [401] * 3 and set(guesses[3:]) == {429}, guesses
+        assert w.call("GET", "/orders", role="shopper").status_code == 200  # a key in use still works
+        time.sleep(1.1)
+        assert w.client.get("/orders", headers={"Authorization": "Bearer guess-x"}).status_code == 401
+    finally:
+        w.client.close()
+        w.services.sessions.kw["bind"].dispose()
+
+
+def test_a_signing_secret_rotates_without_downtime(tmp_path):
+    """During a rotation the new secret signs and both verify; once the old one is unset, a callback
+    signed with it is refused."""
+    old, new = "old-alipay-secret-0123456789", "new-alipay-secret-9876543210"
+    w = make_world(f"sqlite:///{tmp_path / 'commerce.db'}", tmp_path, alipay_secret=new, alipay_secret_previous=old)
+    try:
+        order, payment = _order_awaiting_alipay(w)
+        by_old = SimulatedProvider("alipay", old).callback(payment["id"], payment["amount"], txn_id="t-old")
+        by_other = SimulatedProvider("alipay", "another-secret-000000000").callback(payment["id"], payment["amount"])
+        r = w.client.post("/payments/callbacks/alipay", content=by_other[0], headers={"X-Signature": by_other[1]})
+        assert r.status_code == 401
+        r = w.client.post("/payments/callbacks/alipay", content=by_old[0], headers={"X-Signature": by_old[1]})
+        assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+        provider = w.services.payments.providers["alipay"]
+        assert provider.sign(b"x") == SimulatedProvider("alipay", new).sign(b"x")  # the new one signs
+    finally:
+        w.client.close()
+        w.services.sessions.kw["bind"].dispose()
+    rotated = make_world(f"sqlite:///{tmp_path / 'after.db'}", tmp_path / "after", alipay_secret=new)
+    try:
+        order, payment = _order_awaiting_alipay(rotated)
+        body, signature = SimulatedProvider("alipay", old).callback(payment["id"], payment["amount"])
+        r = rotated.client.post("/payments/callbacks/alipay", content=body, headers={"X-Signature": signature})
+        assert r.status_code == 401
+    finally:
+        rotated.client.close()
+        rotated.services.sessions.kw["bind"].dispose()

@@ -86,16 +86,16 @@ class Load:
         self.gave_up += 1
         return None
 
-    def shopper(self, role: str) -> None:
+    def shopper(self, api_key: str) -> None:
         try:
-            self._shop(role)
+            self._shop(api_key)
         except BaseException as exc:  # noqa: BLE001 - handed to the test, which fails with it
             self.errors.append(exc)
             self.stop.set()
 
-    def _shop(self, role: str) -> None:
+    def _shop(self, api_key: str) -> None:
         provider = self.w.services.payments.providers["alipay"]
-        with httpx.Client(base_url=self.base_url, headers=self.w.h(role), timeout=10) as c:
+        with httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10) as c:
             while not self.stop.is_set():
                 key = uuid.uuid4().hex
                 r = self._until_final(c, "order", lambda k=key: c.post("/orders", headers={"Idempotency-Key": k}, json={
@@ -123,8 +123,10 @@ class Load:
     def run(self, fault, clients: int = 6, before: float = 3.0, after: float = 6.0) -> tuple[float, float]:
         """``clients`` shoppers for ``before`` seconds, then ``fault()``, then ``after`` seconds more;
         returns when the fault began and ended (monotonic)."""
-        roles = ["shopper", "shopper2"]
-        threads = [threading.Thread(target=self.shopper, args=(roles[i % 2],)) for i in range(clients)]
+        # a key of its own per shopper (each shopper key has its write rate: commerce_api.rate_limit)
+        keys = [self.w.call("POST", "/api-keys", expect=201, json={"role": "shopper", "customer_id": f"C{i % 3 + 1}"}
+                            ).json()["key"] for i in range(clients)]
+        threads = [threading.Thread(target=self.shopper, args=(key,)) for key in keys]
         for t in threads:
             t.start()
         time.sleep(before)
