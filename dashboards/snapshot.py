@@ -87,9 +87,12 @@ class ClickHouseMarts:
 
     @property
     def version(self) -> str:
-        # every run rebuilds the marts it changes (dbt builds aside and exchanges): the newest change
-        frame = self._run("SELECT toString(max(metadata_modification_time)) AS v, count() AS n "
-                          "FROM system.tables WHERE database = 'marts'")
+        # a run rebuilds marts (dbt builds aside and exchanges: new metadata) or adds to incremental
+        # ones (new parts): the newest of both
+        frame = self._run(
+            "SELECT (SELECT toString(max(metadata_modification_time)) FROM system.tables WHERE database = 'marts') "
+            "|| '/' || (SELECT toString(max(modification_time)) FROM system.parts WHERE database = 'marts' "
+            "AND active) AS v, (SELECT count() FROM system.tables WHERE database = 'marts') AS n")
         if not frame["n"][0]:
             raise NoData("No marts on ClickHouse yet: run `smartmall run` (or `smartmall demo`).")
         return frame["v"][0]

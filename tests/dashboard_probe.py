@@ -105,6 +105,7 @@ def calls(src: Marts) -> dict[str, Callable[[], object]]:
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     src = marts_source(load_settings())
+    assert src.version and src.tables() >= {"fct_orders", "fct_sessions"}  # the pages' cache key and catalogue
     for name, call in calls(src).items():
         _frame(call()).write_parquet(out / f"{name}.parquet")
     print(f"{type(src).__name__}: {len(list(out.glob('*.parquet')))} queries")
