@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from commerce_api import errors, loyalty, openapi
+from commerce_api.admission import Admission
 from commerce_api.clock import utcnow
 from commerce_api.db import make_engine, make_read_sessionmaker, make_sessionmaker, transaction
 from commerce_api.deps import Services
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
                               "in minor units (fen / cents). "
                               "Authenticate with `Authorization: Bearer <API key>`.")
     app.state.services = build_services(settings)
+    app.add_middleware(Admission, max_body=settings.max_body_bytes, max_inflight=settings.max_inflight)
     errors.install(app)
     openapi.install(app)
     routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations,

@@ -124,6 +124,11 @@ def _not_timestamp(column: str) -> str:
     return f"(try_cast({column} AS TIMESTAMP) IS NULL)"
 
 
+def _in_future(column: str) -> str:
+    # a day of leeway for clocks and time zones: a record stamped later than that cannot have happened yet
+    return f"(try_cast({column} AS TIMESTAMP) > now()::TIMESTAMP + INTERVAL 1 DAY)"
+
+
 def _unknown_ref(column: str, ref_table: str, ref_column: str) -> str:
     # ``known_<table>`` are temporary views created by the ingestion step over raw reference
     # tables; when a reference table is empty (a source without a catalogue) the check is off.
@@ -236,6 +241,7 @@ TRANSACTIONS = Table(
         Rule("missing_required", _missing("order_id", "line_number", "sku", "quantity", "unit_price", "ordered_at"),
              "a required field is empty"),
         Rule("unparsable_timestamp", _not_timestamp("ordered_at"), "ordered_at does not parse as a timestamp"),
+        Rule("future_timestamp", _in_future("ordered_at"), "ordered_at is more than a day in the future"),
         Rule("bad_number",
              f"{_not_number('quantity')} OR {_not_number('unit_price')} OR {_not_number('line_number')}"
              f" OR {_not_number('discount_amount', optional=True)}"
@@ -284,6 +290,7 @@ EVENTS = Table(
         Rule("missing_identity", "nullif(trim(anonymous_id), '') IS NULL AND nullif(trim(user_id), '') IS NULL",
              "neither anonymous_id nor user_id"),
         Rule("unparsable_timestamp", _not_timestamp("occurred_at"), "occurred_at does not parse as a timestamp"),
+        Rule("future_timestamp", _in_future("occurred_at"), "occurred_at is more than a day in the future"),
         Rule("unknown_event", _in_set("event", EVENT_NAMES), "event name not in the Segment e-commerce spec"),
         Rule("unknown_channel", _in_set("channel", CHANNELS), "channel not a known channel"),
         Rule("bad_number", _not_number("revenue", optional=True), "revenue not a number"),

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
                           "folder of this installation: landing files, warehouse, registry, commerce database")
     duckdb_memory_limit: str = _setting("4GB", "SMARTMALL_DUCKDB_MEMORY_LIMIT",
                                         "DuckDB's memory cap (the pipeline fits beside other work)")
+    csv_fallback_encoding: str = _setting("gb18030", "SMARTMALL_CSV_FALLBACK_ENCODING",
+                                          "a landed CSV that is not UTF-8 is read in this encoding (GB18030 reads "
+                                          "GBK exports); 'none': such a file is quarantined")
     # the pipeline's models
     forecast_horizon_weeks: int = _setting(8, "SMARTMALL_FORECAST_HORIZON_WEEKS",
                                            "weeks the demand forecasts look ahead (13 = a quarter)", gt=0)
@@ -116,6 +119,13 @@ class Settings(BaseSettings):
     callback_window_seconds: int = _setting(300, "COMMERCE_CALLBACK_WINDOW_SECONDS",
                                             "payment and carrier callbacks sent further than this from now are "
                                             "refused (replays)", gt=0)
+    max_body_bytes: int = _setting(2 * 2**20, "COMMERCE_MAX_BODY_BYTES",
+                                   "a request body larger than this is refused (413) before it is read; the "
+                                   "largest legitimate one is an event batch of 1,000 events", gt=0)
+    max_inflight: int = _setting(48, "COMMERCE_MAX_INFLIGHT",
+                                 "requests one API worker holds at once (running or queued for its threads); "
+                                 "beyond them 503 + Retry-After at once, so admitted requests keep their latency",
+                                 gt=0)
     db_pool_size: int = _setting(20, "COMMERCE_DB_POOL", "database connections per API worker", gt=0)
     shelf_seconds: float = _setting(1.0, "COMMERCE_SHELF_SECONDS",
                                     "recommendations: each API worker holds what may be shown (listed, channels, "
@@ -204,6 +214,11 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _HomeFiles(settings_cls)
 
     # -- paths derived from home ------------------------------------------------------------------
+    @property
+    def csv_encoding_fallback(self) -> str | None:
+        """The encoding a non-UTF-8 CSV is read in; None: such a file is quarantined."""
+        return None if self.csv_fallback_encoding.lower() == "none" else self.csv_fallback_encoding
+
     @property
     def landing(self) -> Path:
         """Files waiting to be ingested, in the layout of ``data.contract``."""

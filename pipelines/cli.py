@@ -362,8 +362,9 @@ def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> None:
     with pl.Config(tbl_rows=int(args.limit), fmt_str_lengths=120):
         print(warehouse.query(f"SELECT source_table, rule, any_value(reason) AS reason, count(*) AS records "
                               f"FROM raw.quarantine {where} GROUP BY 1, 2 ORDER BY records DESC", params))
-        print(warehouse.query(f"SELECT source_table, _batch, rule, record FROM raw.quarantine {where} "
-                              f"ORDER BY source_table, _batch LIMIT {int(args.limit)}", params))
+        print(warehouse.query(f"SELECT source_table, _batch, regexp_extract(_source_file, '[^/]+$') AS file, "
+                              f"source_row AS row, rule, record FROM raw.quarantine {where} "
+                              f"ORDER BY source_table, _batch, file, row LIMIT {int(args.limit)}", params))
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:

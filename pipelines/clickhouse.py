@@ -171,7 +171,7 @@ def ensure_raw_schema_clickhouse(client: Client, cluster: str | None = None,
 
 
 def ingest_table_clickhouse(client: Client, table_name: str, landing: Path, batches: list[str] | None = None,
-                            max_line_quantity: int = MAX_ABS_QUANTITY,
+                            max_line_quantity: int = MAX_ABS_QUANTITY, fallback_encoding: str | None = None,
                             inspect: Callable[[duckdb.DuckDBPyConnection, list[str]], None] | None = None,
                             ) -> IngestReport:
     """``pipelines.ingest.ingest_table`` with ClickHouse as the warehouse: the same rules, the same
@@ -187,13 +187,13 @@ def ingest_table_clickhouse(client: Client, table_name: str, landing: Path, batc
             scratch.register("ref_keys", keys)
             scratch.execute(f'INSERT INTO raw.{ref} ("{key}") SELECT "{key}" FROM ref_keys')
             scratch.unregister("ref_keys")
-        report = ingest_table(scratch, table_name, landing, batches, max_line_quantity)
+        report = ingest_table(scratch, table_name, landing, batches, max_line_quantity, fallback_encoding)
         if not report.batches:
             return report
         loaded = [b for (b,) in scratch.execute("SELECT DISTINCT _batch FROM raw.ingest_log").fetchall()]
         if _hold_keys_already_loaded(client, scratch, table, loaded):
             # a record ClickHouse holds from another batch is a duplicate: validate again knowing them
-            report = ingest_table(scratch, table_name, landing, batches, max_line_quantity)
+            report = ingest_table(scratch, table_name, landing, batches, max_line_quantity, fallback_encoding)
         _replace_batches(client, scratch, table, loaded)
         if inspect is not None:
             inspect(scratch, loaded)

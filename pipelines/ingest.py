@@ -12,7 +12,9 @@ it: ``rows_in == accepted + quarantined`` for every batch, and it is recorded in
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,10 +24,21 @@ import duckdb
 
 from data.contract import LINE_LIMIT_VARIABLE, MAX_ABS_QUANTITY, TABLES, Table
 from pipelines import commerce_ingest
+from pipelines.landing_files import (
+    DEFAULT_FALLBACK_ENCODING,
+    LandedFile,
+    Refusal,
+    csv_reader,
+    first_line,
+    is_data_file,
+    parquet_reader,
+    screen,
+    sql_str,
+)
 
 DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
-SUPPORTED_SUFFIXES = (".parquet", ".csv")
 DUPLICATE_KEY_RULE = "duplicate_key"
+REJECTS = "ingest_rejects"  # DuckDB's temporary tables of the CSV lines its reader refused
 
 
 class IngestError(RuntimeError):
@@ -43,6 +56,7 @@ class IngestReport:
     seconds: float
     quarantined_by_rule: dict[str, int]
     schema_changes: list[str] = field(default_factory=list)  # raw tables brought up to the contract
+    refused_files: list[str] = field(default_factory=list)  # files not loaded at all, with the reason
 
     def as_metadata(self) -> dict[str, object]:
         return asdict(self)
@@ -121,7 +135,7 @@ def landing_batches(landing: Path, table: Table) -> dict[str, list[Path]]:
 
 
 def _data_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if is_data_file(p))
 
 
 def ingest_table(
@@ -130,12 +144,16 @@ def ingest_table(
     landing: Path,
     batches: Iterable[str] | None = None,
     max_line_quantity: int = MAX_ABS_QUANTITY,
+    fallback_encoding: str | None = DEFAULT_FALLBACK_ENCODING,
 ) -> IngestReport:
     """Load the given batches (all landed ones when None) of one table into ``raw``; a transaction
     line beyond ``max_line_quantity`` units is quarantined (the retailer's limit, see data.contract).
 
-    Raises IngestError if a file cannot be parsed at all or lacks a required column; nothing of
-    that call is written then.
+    A file that cannot be read (truncated, empty, a required column missing, an encoding that is
+    neither UTF-8 nor ``fallback_encoding``) or a malformed CSV line is quarantined with its reason,
+    naming the file and line (``pipelines.landing_files``); the rest of the batch loads. Raises
+    IngestError only when the files cannot be read together for another reason; nothing of that
+    call is written then.
     """
     started = time.perf_counter()
     table = TABLES[table_name]
@@ -150,7 +168,7 @@ def ingest_table(
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET VARIABLE {LINE_LIMIT_VARIABLE} = {int(max_line_quantity)}")
     _create_known_views(con)
-    _stage_and_route(con, table, files)
+    _stage_and_route(con, table, files, fallback_encoding)
     _mark_duplicates(con, table)
     reasons = {r.name: r.reason for r in table.rules}
     reasons[DUPLICATE_KEY_RULE] = f"key ({', '.join(table.key)}) seen before in this or an earlier batch"
@@ -172,7 +190,7 @@ def ingest_table(
             "now()::TIMESTAMP AS _ingested_at FROM routed WHERE _rule IS NULL"
         )
         con.execute(
-            f"INSERT INTO raw.quarantine SELECT ?, _batch, _source_file, _source_row, _rule, {reason_case}, "
+            f"INSERT INTO raw.quarantine SELECT ?, _batch, _source_file, _source_row, _rule, coalesce(_reason, {reason_case}), "
             "_record, now()::TIMESTAMP FROM routed WHERE _rule IS NOT NULL",
             [table.name],
         )
@@ -195,6 +213,9 @@ def ingest_table(
         "SELECT rule, count(*) FROM raw.quarantine WHERE source_table = ? "
         "AND _batch IN (SELECT _batch FROM these_batches) GROUP BY 1 ORDER BY 1", [table.name]
     ).fetchall())
+    refused = [r for (r,) in con.execute(
+        "SELECT reason FROM raw.quarantine WHERE source_table = ? AND _batch IN (SELECT _batch FROM these_batches) "
+        "AND source_row IS NULL ORDER BY _source_file", [table.name]).fetchall()]
     con.execute("DROP TABLE IF EXISTS routed")
     con.execute("DROP TABLE IF EXISTS these_batches")
     return IngestReport(
@@ -207,37 +228,116 @@ def ingest_table(
         seconds=round(time.perf_counter() - started, 3),
         quarantined_by_rule={str(k): int(v) for k, v in by_rule.items()},
         schema_changes=changes,
+        refused_files=refused,
     )
 
 
-def _stage_and_route(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[str, Path]]) -> None:
+def _stage_and_route(con: duckdb.DuckDBPyConnection, table: Table, files: Sequence[tuple[str, Path]],
+                     fallback_encoding: str | None) -> None:
     """Read every file as text columns into TEMP table ``routed``, with batch, file, row and the
-    first rule each record violates (``_rule``, NULL for a good record): one pass over the data."""
-    selects = []
-    for kind in SUPPORTED_SUFFIXES:
-        group = [(b, f) for b, f in files if f.suffix.lower() == kind]
-        if not group:
-            continue
-        present = _check_columns(con, table, group, kind)
-        reader = _reader(kind, [str(f) for _, f in group])
-        cols = ", ".join(
-            f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
-            for c in table.column_names
-        )
-        batch = "regexp_extract(filename, 'date=(\\d{4}-\\d{2}-\\d{2})', 1)" if table.daily else "'snapshot'"
-        row = "file_row_number" if kind == ".parquet" else "row_number() OVER (PARTITION BY filename)"
-        selects.append(f"SELECT {cols}, {batch} AS _batch, filename AS _source_file, {row} AS _source_row FROM {reader}")
+    first rule each record violates (``_rule``, NULL for a good record): one pass over the data.
+    A file or line that cannot be read is a routed row of its own, with its reason (``_reason``)."""
+    with tempfile.TemporaryDirectory(prefix="smartmall-ingest-") as scratch:
+        readable, refusals = screen(con, table, files, fallback_encoding, Path(scratch))
+        while True:
+            try:
+                _route(con, table, readable)
+                break
+            except duckdb.Error as exc:  # a file broken past its metadata (a corrupt page): find it, go on without it
+                broken = _unreadable(con, readable)
+                if broken is None:
+                    raise IngestError(f"landing files of '{table.name}' could not be read together: "
+                                      f"{first_line(exc)}") from exc
+                readable.remove(broken.file)
+                refusals.append(broken.refusal)
+        _add_malformed_lines(con, [f for f in readable if f.kind == ".csv"])
+    read = {name for (name,) in con.execute("SELECT DISTINCT _source_file FROM routed").fetchall()}
+    refusals += [Refusal(f.batch, f.path, "empty_file", f"{f.path.name}: no records (a header only)")
+                 for f in readable if str(f.path) not in read]
+    if refusals:
+        con.executemany(
+            "INSERT INTO routed (_batch, _source_file, _source_row, _rule, _reason, _record) VALUES (?, ?, ?, ?, ?, ?)",
+            [[r.batch, str(r.path), r.line, r.rule, r.reason, json.dumps({"file": str(r.path), "line": r.line})]
+             for r in refusals])
+
+
+def _route(con: duckdb.DuckDBPyConnection, table: Table, readable: Sequence[LandedFile]) -> None:
+    nothing = ", ".join(f'CAST(NULL AS VARCHAR) AS "{c}"' for c in table.column_names)
+    selects = [f"SELECT {nothing}, CAST(NULL AS VARCHAR) AS _batch, CAST(NULL AS VARCHAR) AS _source_file, "
+               "CAST(NULL AS BIGINT) AS _source_row WHERE false"]
+    parquet_groups: dict[tuple[tuple[str, str], ...], list[LandedFile]] = {}
+    for f in readable:  # Parquet files of one schema are read together; files of another type apart
+        if f.kind == ".parquet":
+            parquet_groups.setdefault(tuple(sorted(f.columns.items())), []).append(f)
+    batch = "regexp_extract(filename, 'date=(\\d{4}-\\d{2}-\\d{2})', 1)" if table.daily else "'snapshot'"
+    for group in parquet_groups.values():
+        selects.append(f"SELECT {_text_columns(table, group[0].columns)}, {batch} AS _batch, filename AS _source_file, "
+                       f"file_row_number + 1 AS _source_row FROM {parquet_reader([f.path for f in group])}")
+    for f in readable:  # one scan per CSV: its rows numbered in order = its lines (the header is line 1)
+        if f.kind == ".csv":
+            selects.append(f"SELECT {_text_columns(table, f.columns)}, '{sql_str(f.batch)}' AS _batch, "
+                           f"'{sql_str(str(f.path))}' AS _source_file, row_number() OVER () + 1 AS _source_row "
+                           f"FROM {csv_reader(f, REJECTS)}")
+    for name in (REJECTS, f"{REJECTS}_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     typed = ", ".join(_cast(c.name, c.sql_type) for c in table.columns)
-    try:
-        # typed values for every record, the text as landed only for the records a rule refuses
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE routed AS SELECT {typed}, _batch, _source_file, _source_row, _rule, "
-            f"CASE WHEN _rule IS NOT NULL THEN {_record_json(table)} END AS _record "
-            f"FROM (SELECT *, {_routing_case(table)} AS _rule FROM ("
-            + " UNION ALL BY NAME ".join(selects) + "))"
-        )
-    except duckdb.Error as exc:
-        _raise_for_bad_file(con, files, exc)
+    # typed values for every record, the text as landed only for the records a rule refuses
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE routed AS SELECT {typed}, _batch, _source_file, _source_row, _rule, "
+        f"CAST(NULL AS VARCHAR) AS _reason, CASE WHEN _rule IS NOT NULL THEN {_record_json(table)} END AS _record "
+        f"FROM (SELECT *, {_routing_case(table)} AS _rule FROM ("
+        + " UNION ALL BY NAME ".join(selects) + "))"
+    )
+
+
+def _text_columns(table: Table, present: dict[str, str]) -> str:
+    return ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
+                     for c in table.column_names)
+
+
+def _add_malformed_lines(con: duckdb.DuckDBPyConnection, csvs: Sequence[LandedFile]) -> None:
+    """Lines the CSV reader refused (too many or too few fields, a broken quote) become routed rows
+    naming their line; the good rows after them in the same file get their true line numbers."""
+    if not csvs or not con.execute(f"SELECT count(*) FROM {REJECTS}").fetchone()[0]:
+        return
+    files = ", ".join(f"('{sql_str(str(f.read_path))}', '{sql_str(str(f.path))}', '{sql_str(f.batch)}')" for f in csvs)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE malformed AS
+        SELECT f.path, f.batch, e.line, e.error_message, e.csv_line,
+               row_number() OVER (PARTITION BY f.path ORDER BY e.line) AS nth
+        FROM {REJECTS} e JOIN {REJECTS}_scans s USING (scan_id, file_id)
+        JOIN (VALUES {files}) AS f(read_path, path, batch) ON f.read_path = s.file_path""")
+    # a good record numbered r + 1 sits below every malformed line i with line_i - i < r + 1
+    con.execute("""
+        UPDATE routed SET _source_row = _source_row + (
+            SELECT count(*) FROM malformed m WHERE m.path = routed._source_file AND m.line - m.nth < routed._source_row)
+        WHERE _source_file IN (SELECT path FROM malformed)""")
+    con.execute("""
+        INSERT INTO routed (_batch, _source_file, _source_row, _rule, _reason, _record)
+        SELECT batch, path, line, 'malformed_line',
+               regexp_extract(path, '[^/]+$') || ': line ' || line || ': ' || error_message,
+               to_json({'file': path, 'line': line, 'text': csv_line})
+        FROM malformed""")
+    con.execute("DROP TABLE malformed")
+
+
+@dataclass(frozen=True)
+class _Broken:
+    file: LandedFile
+    refusal: Refusal
+
+
+def _unreadable(con: duckdb.DuckDBPyConnection, readable: Sequence[LandedFile]) -> _Broken | None:
+    for f in readable:
+        reader = csv_reader(f, "probe_rejects") if f.kind == ".csv" else parquet_reader([f.path])
+        try:
+            con.execute(f"SELECT count(*) FROM {reader}").fetchall()
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise  # the machine's limit, not the file's fault
+        except duckdb.Error as exc:
+            return _Broken(f, Refusal(f.batch, f.path, "unreadable_file",
+                                      f"{f.path.name}: cannot be read: {first_line(exc)}"))
+    return None
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
@@ -276,57 +376,6 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     con.execute("DROP TABLE dup_rows")
 
 
-def _reader(kind: str, paths: list[str]) -> str:
-    listed = "[" + ", ".join(f"'{_sql_str(p)}'" for p in paths) + "]"
-    if kind == ".csv":
-        return f"read_csv({listed}, all_varchar=true, header=true, union_by_name=true, filename=true)"
-    return (f"read_parquet({listed}, union_by_name=true, filename=true, file_row_number=true, "
-            "hive_partitioning=false)")
-
-
-def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, group: Sequence[tuple[str, Path]], kind: str) -> set[str]:
-    """Columns present in these files; a file missing a required column is refused by name."""
-    required = {c.name for c in table.columns if c.required}
-    columns_of: dict[str, set[str]] = {}
-    if kind == ".parquet":
-        try:  # one metadata read for all files
-            listed = "[" + ", ".join(f"'{_sql_str(str(p))}'" for _, p in group) + "]"
-            for file_name, name in con.execute(f"SELECT file_name, name FROM parquet_schema({listed})").fetchall():
-                columns_of.setdefault(file_name, set()).add(name)
-        except duckdb.Error:
-            columns_of = {}  # some file is unreadable: find which, below
-    for _, path in group:
-        if str(path) in columns_of:
-            continue
-        try:
-            reader = (f"read_csv('{_sql_str(str(path))}', all_varchar=true, header=true)" if kind == ".csv"
-                      else f"read_parquet('{_sql_str(str(path))}')")
-            columns_of[str(path)] = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
-        except duckdb.Error as exc:
-            raise IngestError(f"{path}: cannot be read as {kind[1:]}: {_first_line(exc)}") from exc
-    present_all: set[str] = set()
-    for _, path in group:
-        names = columns_of[str(path)]
-        missing = required - names
-        if missing:
-            raise IngestError(
-                f"{path}: missing required column(s) {sorted(missing)} for table '{table.name}'; "
-                f"found {sorted(names)}"
-            )
-        present_all |= names
-    return present_all
-
-
-def _raise_for_bad_file(con: duckdb.DuckDBPyConnection, files: Sequence[tuple[str, Path]], exc: Exception) -> None:
-    for _, path in files:
-        reader = _reader(path.suffix.lower(), [str(path)])
-        try:
-            con.execute(f"SELECT count(*) FROM {reader}").fetchall()
-        except duckdb.Error as inner:
-            raise IngestError(f"{path}: cannot be parsed: {_first_line(inner)}") from inner
-    raise IngestError(f"landing files could not be read together: {_first_line(exc)}") from exc
-
-
 def _routing_case(table: Table) -> str:
     """The first rule a record violates, or NULL."""
     whens = " ".join(f"WHEN coalesce(({r.violation}), false) THEN '{r.name}'" for r in table.rules)
@@ -350,11 +399,3 @@ def _cast(name: str, sql_type: str) -> str:
 
 def _record_json(table: Table) -> str:
     return "to_json({" + ", ".join(f"'{c}': \"{c}\"" for c in table.column_names) + "})"
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -80,17 +80,17 @@ class Warehouse(ConfigurableResource):
 
     def ingest(self, table_name: str, landing: Path, batches: list[str] | None, max_line_quantity: int,
                validate: Callable[[duckdb.DuckDBPyConnection, list[str] | None], T],
-               retention_days: int | None = None) -> tuple[IngestReport, T]:
+               retention_days: int | None = None, fallback_encoding: str | None = None) -> tuple[IngestReport, T]:
         """Load the landing files of ``batches`` (all when None) into ``raw.<table_name>`` through the
         contract's rules and quarantine; ``validate(con, batches)`` then runs on the rows accepted."""
         if not self.is_clickhouse:
             with self.session() as con:
-                report = ingest_table(con, table_name, landing, batches, max_line_quantity)
+                report = ingest_table(con, table_name, landing, batches, max_line_quantity, fallback_encoding)
                 return report, validate(con, batches)
         validated: list[T] = []
         with self.clickhouse() as client:
             ensure_raw_schema_clickhouse(client, self.url.cluster, retention_days if table_name == "events" else None)
-            report = ingest_table_clickhouse(client, table_name, landing, batches, max_line_quantity,
+            report = ingest_table_clickhouse(client, table_name, landing, batches, max_line_quantity, fallback_encoding,
                                              inspect=lambda scratch, loaded: validated.append(validate(scratch, loaded)))
         if not validated:  # nothing landed: the suite runs on no rows
             empty = duckdb.connect()

@@ -257,7 +257,14 @@ def _free_port() -> int:
 @pytest.fixture
 def live_pg_world(pg_url, tmp_path) -> Iterator[World]:
     """The app served by uvicorn on loopback over PostgreSQL, for concurrent clients."""
-    w = make_world(pg_url, tmp_path, db_pool_size=30)
+    with served_world(pg_url, tmp_path, db_pool_size=30) as w:
+        yield w
+
+
+@contextlib.contextmanager
+def served_world(url: str, tmp: Path, **overrides) -> Iterator[World]:
+    """A world whose app uvicorn serves on a loopback port (``w.base_url``), in a thread."""
+    w = make_world(url, tmp, **overrides)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(w.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -267,8 +274,10 @@ def live_pg_world(pg_url, tmp_path) -> Iterator[World]:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     w.base_url = f"http://127.0.0.1:{port}"
-    yield w
-    server.should_exit = True
-    thread.join(timeout=10)
-    w.client.close()
-    w.services.sessions.kw["bind"].dispose()
+    try:
+        yield w
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        w.client.close()
+        w.services.sessions.kw["bind"].dispose()

@@ -8,8 +8,12 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import stat
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,7 +22,7 @@ import polars as pl
 from commerce_api.callbacks import now_seconds
 from commerce_api.payments import SimulatedProvider
 from commerce_api.signing import SECRET_VARS
-from tests.commerce_fixtures import make_world
+from tests.commerce_fixtures import make_world, served_world
 from tests.helpers import run_cli
 from tests.test_commerce_concurrency import _fire, _stock
 
@@ -82,6 +86,52 @@ def test_events_body_that_is_not_a_list_or_too_deep_is_a_4xx(pg_world):
     r = w.call("POST", "/events", role="service", json=[{"event_id": "f", **GOOD_EVENT, "occurred_at": tomorrow_plus}],
                expect=207).json()
     assert r["rejected"] == 1
+
+
+def test_a_10mb_event_batch_is_refused_before_it_is_read(live_pg_world):
+    """413 from the headers alone: the server answers a client that has sent no byte of the body yet;
+    a body of unknown length is refused too (411); a full batch of 1,000 events is under the cap."""
+    w = live_pg_world
+    host, port = w.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {w.keys['service']}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {10 * 2**20}\r\n\r\n".encode())
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413") and "body_too_large" in answer, answer[:300]
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {w.keys['service']}\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n".encode())
+        assert sock.recv(65536).decode().startswith("HTTP/1.1 411")
+    batch = [{"event_id": f"full-{i}", **GOOD_EVENT} for i in range(1000)]
+    r = httpx.post(f"{w.base_url}/events", json=batch, headers={"Authorization": f"Bearer {w.keys['service']}"})
+    assert r.status_code == 207 and r.json()["accepted"] == 1000
+
+
+def test_beyond_its_admission_limit_a_worker_answers_503_with_retry_after_at_once(pg_url, tmp_path):
+    """40 shoppers' checkouts at once on a worker admitting 4: the rest are refused at once with
+    Retry-After (not queued until they time out), /health still answers, and every admitted request
+    is a normal answer; when the burst ends, all is admitted again."""
+    with served_world(pg_url, tmp_path, db_pool_size=10, max_inflight=4) as w:
+        _receive(w, "RW-E", "CASE-BLK", 1000)
+        barrier = threading.Barrier(40)
+
+        def checkout(_: int) -> tuple[int, str | None, float]:
+            with httpx.Client(base_url=w.base_url, headers=w.h("admin"), timeout=10) as c:
+                barrier.wait()
+                started = time.monotonic()
+                r = c.post("/orders", json={"channel": "app", "customer_id": "C1",
+                                            "lines": [{"sku": "CASE-BLK", "quantity": 1}]})
+                return r.status_code, r.headers.get("Retry-After"), time.monotonic() - started
+
+        with ThreadPoolExecutor(40) as pool:
+            answers = list(pool.map(checkout, range(40)))
+            health = httpx.get(f"{w.base_url}/health", timeout=5)
+        statuses = Counter(status for status, _, _ in answers)
+        assert set(statuses) <= {201, 503} and statuses[503] > 0 and statuses[201] >= 4, statuses
+        assert all(retry == "1" for status, retry, _ in answers if status == 503)
+        assert max(seconds for status, _, seconds in answers if status == 503) < 1.0
+        assert health.status_code == 200
+        assert all(w.call("GET", "/products", expect=200) for _ in range(10))  # admitted again
 
 
 # ----------------------------------------------------------------------- 3. signed callbacks

@@ -121,13 +121,20 @@ def test_online_retail_slice_end_to_end(tmp_path):
     assert "fct_sales_daily" in status
 
 
-def test_bad_file_fails_the_run_with_its_name(tmp_path, small_landing):
+def test_a_bad_file_is_quarantined_by_name_and_the_run_goes_on(tmp_path, small_landing):
     shutil.copytree(small_landing, tmp_path / "landing")
-    bad = tmp_path / "landing" / "events" / "date=2025-01-05" / "late.parquet"
-    bad.write_text("garbage")
-    proc = run_cli(tmp_path, "run", check=False)
-    assert proc.returncode != 0
-    assert "late.parquet" in proc.stdout
+    day = tmp_path / "landing" / "events" / "date=2025-01-05"
+    (day / "late.parquet").write_text("garbage")
+    proc = run_cli(tmp_path, "run")
+    assert "late.parquet" in proc.stdout  # the run says which file it refused
+    assert query(tmp_path, "SELECT rule FROM raw.quarantine WHERE _source_file LIKE '%late.parquet'") == \
+        [("unreadable_file",)]
+    good = {p.name for p in day.iterdir()} - {"late.parquet"}
+    loaded = {f.rsplit("/", 1)[-1] for (f,) in query(
+        tmp_path, "SELECT DISTINCT _source_file FROM raw.events WHERE _batch = '2025-01-05'")}
+    assert loaded == good  # the rest of its batch loaded
+    listing = run_cli(tmp_path, "quarantine", "--table", "events").stdout
+    assert "late.parquet" in listing and "unreadable_file" in listing
 
 
 def test_bring_your_own_folder_runs_the_whole_pipeline(tmp_path):

@@ -42,11 +42,14 @@ def _raw_asset(table_name: str, partitions_def: dg.PartitionsDefinition | None, 
             report, suite = warehouse.ingest(
                 table_name, settings.landing, batches, limit,
                 validate=lambda con, loaded: validate_accepted(con, table_name, loaded, settings.home, limit),
-                retention_days=settings.events_retention_days)
+                retention_days=settings.events_retention_days,
+                fallback_encoding=settings.csv_encoding_fallback)
         except IngestError as exc:
             raise dg.Failure(description=str(exc)) from exc
         for change in report.schema_changes:
             progress.info("  schema: %s", change)
+        for reason in report.refused_files:
+            progress.warning("  not loaded (quarantined): %s/%s", table_name, reason)
         share = report.quarantined / report.rows_in if report.rows_in else 0.0
         progress.info(
             "  ingested %-20s %10s rows in, %10s accepted, %7s quarantined (%.0f rows/s)",
