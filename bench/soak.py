@@ -11,7 +11,7 @@ limited coupon, some of a hot SKU with little stock), event batches, and deliver
    error is the sustainable rate of this machine (API, PostgreSQL and this load generator share
    its 2 cores).
 2. **Soak** at that rate for ``--minutes``; half-way, the pipeline runs once (``smartmall run`` on a
-   small synthetic retailer, reading this API's database: the commerce loop).
+   small synthetic retailer, reading this API's database: the commerce loop), niced.
 3. **Overload** at 5x for 60 s, then 30 s back at 1x (recovery).
 4. **Invariants**: no stock row oversold or negative, the stock ledger rebuilds every level, points
    balances match their ledger, the coupon's total and per-member limits held, every paid order's
@@ -25,6 +25,7 @@ start and end of the soak. Writes ``bench/results/soak.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -158,6 +159,10 @@ class Shop:
         call("POST", f"/orders/{order}/returns", key, json={"lines": [{"line_number": 1, "quantity": 1}]})
 
 
+class _Shed(Exception):
+    """The API answered 503 or 429 with Retry-After: the session ends there."""
+
+
 class Load:
     """Open-loop offered load: a scheduler enqueues sessions at ``rate`` a second; ``threads`` clients
     run them. Every call is recorded as (phase, endpoint, status, seconds), status 0 for a transport
@@ -165,7 +170,7 @@ class Load:
 
     def __init__(self, shop: Shop, threads: int = 96) -> None:
         self.shop, self.threads = shop, threads
-        self.calls: list[tuple[str, str, int, float]] = []
+        self.calls: list[tuple[str, str, int, float, float | None]] = []  # ..., client s, server s
         self.lagging: dict[str, int] = defaultdict(int)
         self.sessions: dict[str, int] = defaultdict(int)
         self.lock = threading.Lock()
@@ -194,7 +199,8 @@ class Load:
                         with self.lock:
                             self.lagging[phase] += 1
                         continue
-                    sessions[kind](lambda *a, **kw: self._call(c, phase, *a, **kw))
+                    with contextlib.suppress(_Shed):  # told to come back later: this shopper leaves, as one would
+                        sessions[kind](lambda *a, **kw: self._call(c, phase, *a, **kw))
                     with self.lock:
                         self.sessions[phase] += 1
 
@@ -229,8 +235,13 @@ class Load:
             r = c.request(method, path, headers=headers, **kw)
         except httpx.TransportError:
             r = None
+        seconds = time.monotonic() - started
+        timing = r.headers.get("server-timing", "") if r is not None else ""
+        server = float(timing.split("dur=")[1]) / 1000 if "dur=" in timing else None
         with self.lock:
-            self.calls.append((phase, endpoint, r.status_code if r is not None else 0, time.monotonic() - started))
+            self.calls.append((phase, endpoint, r.status_code if r is not None else 0, seconds, server))
+        if r is not None and r.status_code in (429, 503):
+            raise _Shed
         return r
 
 
@@ -252,15 +263,17 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def summarise(calls: list[tuple[str, str, int, float]], seconds: float, offered: int, done: int,
+def summarise(calls: list[tuple[str, str, int, float, float | None]], seconds: float, offered: int, done: int,
               lagging: int) -> dict:
-    """Rates, shed and error shares, and p50/p99 of the answered calls, overall and per endpoint."""
+    """Rates, shed and error shares, and p50/p99 of the answered calls as the client saw them and as
+    the API's workers held them (``Server-Timing``), overall and per endpoint."""
     answered = [c for c in calls if c[2] not in (0, 503, 429) and c[2] < 500]
     shed = sum(c[2] in (503, 429) for c in calls)
     errors = sum(c[2] == 0 or (c[2] >= 500 and c[2] != 503) for c in calls)
     by_endpoint: dict[str, list[float]] = defaultdict(list)
-    for _, endpoint, _, s in answered:
+    for _, endpoint, _, s, _ in answered:
         by_endpoint[endpoint].append(s)
+    held = [c[4] for c in answered if c[4] is not None]
     return {
         "seconds": round(seconds, 1), "offered_sessions_per_s": round(offered / seconds, 1),
         "sessions_done": done, "generator_lagging_sessions": lagging,
@@ -269,6 +282,7 @@ def summarise(calls: list[tuple[str, str, int, float]], seconds: float, offered:
         "error_share": round(errors / len(calls), 5) if calls else 0.0,
         "p50_ms": round(_quantile([c[3] for c in answered], 0.5) * 1000, 1),
         "p99_ms": round(_quantile([c[3] for c in answered], 0.99) * 1000, 1),
+        "server_p50_ms": round(_quantile(held, 0.5) * 1000, 1), "server_p99_ms": round(_quantile(held, 0.99) * 1000, 1),
         "statuses": dict(sorted(_count(c[2] for c in calls).items())),
         "endpoints": {e: {"n": len(v), "p50_ms": round(_quantile(v, 0.5) * 1000, 1),
                           "p99_ms": round(_quantile(v, 0.99) * 1000, 1)} for e, v in sorted(by_endpoint.items())},
@@ -345,10 +359,12 @@ def invariants(w: World) -> dict:
 
 
 def _pipeline(home: Path, url: str) -> subprocess.Popen:
-    """``smartmall generate`` (small) then ``smartmall run``, reading the API's database."""
+    """``smartmall generate`` (small) then ``smartmall run``, reading the API's database, at a lower
+    CPU priority (nice 10): a batch job on the shop's machine yields to the shoppers (at the same
+    priority, measured: the soak's p99 went from 272 to 972 ms while it ran)."""
     env = {**os.environ, "SMARTMALL_HOME": str(home), "COMMERCE_DATABASE_URL": url}
     script = "smartmall generate --scale small && smartmall run"
-    return subprocess.Popen(["bash", "-c", script], cwd=REPO, env={**env, "PATH": f"{Path(sys.executable).parent}:"
+    return subprocess.Popen(["nice", "-n", "10", "bash", "-c", script], cwd=REPO, env={**env, "PATH": f"{Path(sys.executable).parent}:"
                                                                              f"{env['PATH']}"},
                             stdout=(home / "pipeline.log").open("w"), stderr=subprocess.STDOUT)
 
@@ -359,6 +375,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--step-seconds", type=float, default=20, help="length of each ramp step")
     parser.add_argument("--no-pipeline", action="store_true", help="a quick look: no pipeline run mid-way")
+    parser.add_argument("--rate", type=float, help="sessions a second to soak at (default: found by the ramp)")
     args = parser.parse_args()
     admin = _admin_url()
     url = _fresh_db(admin, "smartmall_soak")
@@ -374,7 +391,7 @@ def main() -> None:
             load.run("warm-up", RAMP[0], args.step_seconds)  # connections, caches, the first plans
             ramp = []
             rate = RAMP[0]
-            for step in RAMP:
+            for step in () if args.rate else RAMP:
                 s = load.run(f"ramp {step}", step, args.step_seconds)
                 ramp.append({"offered": step, **{k: s[k] for k in ("accepted_per_s", "p99_ms", "error_share",
                                                                   "shed_share", "generator_lagging_sessions")}})
@@ -382,6 +399,7 @@ def main() -> None:
                 if s["p99_ms"] > P99_TARGET * 1000 or s["error_share"] > 0 or s["shed_share"] > 0:
                     break
                 rate = step
+            rate = args.rate or rate
             result["ramp"], result["sustained_sessions_per_s"] = ramp, rate
             api_pids = [proc.pid, *_children(proc.pid)]
             result["rss_start_mb"] = {**resident_mb(api_pids), "postgres total": round(
@@ -430,7 +448,7 @@ def main() -> None:
     for phase in ("soak", "overload_5x", "recovery_1x"):
         s = result[phase]
         print(f"{phase}: offered {s['offered_sessions_per_s']} sessions/s, {s['accepted_per_s']} accepted req/s, "
-              f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, shed {s['shed_share']:.1%}, errors {s['error_share']:.2%}")
+              f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms (in the API: {s['server_p99_ms']} ms), shed {s['shed_share']:.1%}, errors {s['error_share']:.2%}")
     print("invariants hold:", result["invariants"]["all_hold"])
     out = REPO / "bench" / "results" / "soak.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

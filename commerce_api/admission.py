@@ -5,6 +5,8 @@
   queue without a bound would let every request wait until its client timed out; a bounded one keeps
   the latency of the admitted requests and tells the others when to come back. ``GET /health`` is
   always admitted (a load balancer asks it whether the worker is alive, not whether it is busy).
+  Every admitted response says how long the worker held it (``Server-Timing: app;dur=<ms>``): the
+  latency the worker controls, apart from the network's and the client's.
 - **Body size.** A body above ``max_body`` bytes is refused (``413``) from its ``Content-Length``:
   a 10 MB event batch would otherwise be read whole into the worker's memory before validation
   could refuse it (the largest legitimate body is an event batch of ``events.MAX_BATCH`` events). A
@@ -14,8 +16,9 @@
 from __future__ import annotations
 
 import json
+import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce_api.errors import body
 
@@ -50,8 +53,16 @@ class Admission:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 return await _refuse(send, 413, "body_too_large", f"a request body is at most {self.max_body:,} bytes")
         self.inflight += 1
+        admitted = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":  # how long it was held here, for load tests and proxies
+                elapsed = (time.perf_counter() - admitted) * 1000
+                message["headers"] = [*message.get("headers", ()), (b"server-timing", b"app;dur=%.1f" % elapsed)]
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, timed_send)
         finally:
             self.inflight -= 1
 

@@ -569,6 +569,12 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args, settings)
     except SettingsError as exc:  # a setting only a command needs (the ClickHouse URL of the warehouse)
         raise SystemExit(f"smartmall: error: {exc}") from None
+    except RuntimeError as exc:
+        from pipelines.warehouse import WarehouseBusy  # here, not at the top: it loads Dagster
+
+        if isinstance(exc, WarehouseBusy):
+            raise SystemExit(f"smartmall: {exc}") from None
+        raise
 
 
 if __name__ == "__main__":

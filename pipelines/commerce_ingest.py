@@ -22,6 +22,8 @@ PostgreSQL in production). Without a commerce database the step says so and skip
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -95,9 +97,9 @@ def ingest_commerce(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict:
     t0 = time.perf_counter()
     ensure_tables(con)
     now = datetime.now()
-    orders, lines = _changed_orders(con, engine)
-    customers = _changed_customers(con, engine)
-    with engine.connect() as db:
+    with _snapshot(engine) as db:
+        orders, lines = _changed_orders(con, db)
+        customers = _changed_customers(con, db)
         mirrored = {name: _read_mirror(con, db, name, mirror) for name, mirror in MIRRORS.items()}
     con.execute("BEGIN")
     try:
@@ -137,7 +139,25 @@ def _set_mark(con: duckdb.DuckDBPyConnection, source: str, moment: datetime, las
     con.execute("INSERT OR REPLACE INTO raw.commerce_watermarks VALUES (?, ?, ?)", [source, moment, last_id])
 
 
-def _changed_orders(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> tuple[pl.DataFrame, pl.DataFrame]:
+@contextmanager
+def _snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One read-only transaction for every table read: they all see the database at one moment. Read
+    apart, an order placed and shipped between the read of the orders and that of the shipments
+    lands as a shipment without its order (seen under load: the dbt relationship test failed)."""
+    with engine.connect() as db:
+        if db.dialect.name == "postgresql":
+            db = db.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with db.begin():
+                yield db
+        else:  # SQLite: one explicit read transaction holds one snapshot (WAL) until it ends
+            db.exec_driver_sql("BEGIN")
+            try:
+                yield db
+            finally:
+                db.exec_driver_sql("ROLLBACK")
+
+
+def _changed_orders(con: duckdb.DuckDBPyConnection, db: sa.Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Orders changed since the mark (less the overlap), without the versions already held, and their lines."""
     mark = _mark(con, "orders")
     since = mark[0] - OVERLAP if mark else datetime.min
@@ -146,20 +166,18 @@ def _changed_orders(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> tuple[
                        o.paid, o.refunded, o.created_at, o.updated_at, o.completed_at)
              .where(o.updated_at >= since).order_by(o.updated_at, o.id))
     frames = []
-    with engine.connect() as db:
-        offset = 0
-        while True:
-            part = pl.read_database(query.limit(BATCH).offset(offset), db, infer_schema_length=None)
-            frames.append(part)
-            if part.height < BATCH:
-                break
-            offset += BATCH
-        orders = _typed_orders(pl.concat(frames, how="vertical_relaxed"))
-        held = con.sql("SELECT order_id, updated_at FROM raw.commerce_orders WHERE updated_at >= ?",
-                       params=[since]).pl()
-        orders = orders.join(held, on=["order_id", "updated_at"], how="anti")
-        lines = _lines_of(db, orders["order_id"].to_list())
-    return orders, lines
+    offset = 0
+    while True:  # pages of one snapshot: stable under concurrent writes
+        part = pl.read_database(query.limit(BATCH).offset(offset), db, infer_schema_length=None)
+        frames.append(part)
+        if part.height < BATCH:
+            break
+        offset += BATCH
+    orders = _typed_orders(pl.concat(frames, how="vertical_relaxed"))
+    held = con.sql("SELECT order_id, updated_at FROM raw.commerce_orders WHERE updated_at >= ?",
+                   params=[since]).pl()
+    orders = orders.join(held, on=["order_id", "updated_at"], how="anti")
+    return orders, _lines_of(db, orders["order_id"].to_list())
 
 
 def _lines_of(db: sa.Connection, order_ids: list[str]) -> pl.DataFrame:
@@ -184,17 +202,16 @@ def _typed_orders(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
-def _changed_customers(con: duckdb.DuckDBPyConnection, engine: sa.Engine) -> pl.DataFrame:
+def _changed_customers(con: duckdb.DuckDBPyConnection, db: sa.Connection) -> pl.DataFrame:
     """Members created or changed (tier, points) since the mark (less the overlap), without the
     versions the warehouse holds."""
     mark = _mark(con, "customers")
     since = mark[0] - OVERLAP if mark else datetime.min
     c = Customer.__table__.c
     changed = sa.func.coalesce(c.updated_at, c.created_at)
-    with engine.connect() as db:
-        frame = pl.read_database(sa.select(c.id.label("customer_id"), c.region, c.home_store_id, c.tier, c.birthday,
-                                           c.created_at, changed.label("updated_at"))
-                                 .where(changed >= since).order_by(changed, c.id), db, infer_schema_length=None)
+    frame = pl.read_database(sa.select(c.id.label("customer_id"), c.region, c.home_store_id, c.tier, c.birthday,
+                                       c.created_at, changed.label("updated_at"))
+                             .where(changed >= since).order_by(changed, c.id), db, infer_schema_length=None)
     schema = {"customer_id": pl.Utf8, "region": pl.Utf8, "home_store_id": pl.Utf8, "tier": pl.Utf8,
               "birthday": pl.Date, "created_at": pl.Datetime("us"), "updated_at": pl.Datetime("us")}
     frame = pl.DataFrame(schema=schema) if frame.is_empty() else frame.select(

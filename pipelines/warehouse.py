@@ -12,9 +12,11 @@ and outputs.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +40,11 @@ from pipelines.marts import OUTPUT_SCHEMA
 
 T = TypeVar("T")
 DATABASES = ("raw", "staging", "intermediate", "marts", OUTPUT_SCHEMA)  # what the pipeline builds
+NON_MART_SCHEMAS = re.compile(r"\b(" + "|".join(d for d in DATABASES if d != "marts") + r")\s*\.", re.IGNORECASE)
+
+
+class WarehouseBusy(RuntimeError):
+    """A read of tables other than the marts while a pipeline run writes the DuckDB warehouse."""
 
 
 class Warehouse(ConfigurableResource):
@@ -47,6 +54,7 @@ class Warehouse(ConfigurableResource):
     duckdb_path: str = ""
     duckdb_memory_limit: str = "4GB"
     clickhouse_url: str = ""
+    snapshot_path: str = ""  # the marts snapshot a read falls back on while a run writes the DuckDB file
 
     @property
     def is_clickhouse(self) -> bool:
@@ -120,7 +128,7 @@ class Warehouse(ConfigurableResource):
         """A read-only query in the warehouse's own SQL (DuckDB's or ClickHouse's), ``?`` for each
         of ``params``."""
         if not self.is_clickhouse:
-            con = duckdb.connect(self.duckdb_path, read_only=True)
+            con = self._read_connection(sql)
             try:
                 return con.sql(sql, params=list(params)).pl()
             finally:
@@ -129,6 +137,26 @@ class Warehouse(ConfigurableResource):
             result = client.query_arrow(sql.replace("?", "%s") if params else sql, parameters=list(params) or None,
                                         use_strings=True)
         return pl.from_arrow(_naive_timestamps(result))
+
+    def _read_connection(self, sql: str) -> duckdb.DuckDBPyConnection:
+        """The warehouse, read-only; while a pipeline run holds it (DuckDB: one writing process, and
+        no reader beside it), the last published marts snapshot for a query of marts only, else
+        WarehouseBusy saying so."""
+        try:
+            return duckdb.connect(self.duckdb_path, read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            other = NON_MART_SCHEMAS.search(sql)
+            snapshot = Path(self.snapshot_path) if self.snapshot_path else None
+            if other or snapshot is None or not snapshot.exists():
+                raise WarehouseBusy(
+                    "a pipeline run is writing the warehouse (DuckDB lets no reader beside its one writer): "
+                    + (f"'{other.group(1)}' tables can be read when it ends" if other else "no marts snapshot yet")
+                    + "; the marts can be read meanwhile (their last published snapshot)") from None
+            print("smartmall: a pipeline run is writing the warehouse: answered from the marts snapshot of "
+                  + datetime.fromtimestamp(snapshot.stat().st_mtime).isoformat(timespec="seconds"), file=sys.stderr)
+            return duckdb.connect(str(snapshot), read_only=True)
 
     @property
     def url(self) -> ClickHouseUrl:
@@ -223,7 +251,8 @@ def warehouse_resource(settings: Settings) -> Warehouse:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
     return Warehouse(kind=settings.warehouse_kind, duckdb_path=str(settings.warehouse),
-                     duckdb_memory_limit=settings.duckdb_memory_limit, clickhouse_url=settings.clickhouse_url or "")
+                     duckdb_memory_limit=settings.duckdb_memory_limit, clickhouse_url=settings.clickhouse_url or "",
+                     snapshot_path=str(settings.marts_snapshot))
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:

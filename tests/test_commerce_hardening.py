@@ -132,6 +132,7 @@ def test_beyond_its_admission_limit_a_worker_answers_503_with_retry_after_at_onc
         assert max(seconds for status, _, seconds in answers if status == 503) < 1.0
         assert health.status_code == 200
         assert all(w.call("GET", "/products", expect=200) for _ in range(10))  # admitted again
+        assert w.call("GET", "/products").headers["server-timing"].startswith("app;dur=")
 
 
 # ----------------------------------------------------------------------- 3. signed callbacks

@@ -14,6 +14,7 @@ from commerce_api.app import create_app
 from commerce_api.auth import create_key
 from commerce_api.db import transaction
 from data.settings import Settings
+from pipelines import commerce_ingest
 from pipelines.commerce_ingest import commerce_engine, ingest_commerce
 from serving import published
 from tests.helpers import query, run_cli
@@ -187,6 +188,45 @@ def test_each_read_takes_exactly_what_changed_on_postgresql_and_sqlite(world):
         assert con.execute("SELECT status FROM raw.commerce_orders").fetchall() == [("cancelled",)]
         assert con.execute("SELECT count(*) FROM raw.commerce_order_lines").fetchall() == [(1,)]
         assert con.execute("SELECT count(*), count(DISTINCT id) FROM raw.commerce_payments").fetchall() == [(1, 1)]
+    finally:
+        con.close()
+        engine.dispose()
+
+
+def test_a_read_sees_one_moment_even_while_orders_are_placed_and_paid(world, monkeypatch):
+    """An order placed and paid between the read of the orders and that of the payments is read
+    whole by the next run, never as a payment without its order (seen under the soak's load)."""
+    w = world
+    receive(w, "S1", "CASE-BLK", 5)
+    w.call("POST", "/customers/C1/stored-value/top-ups", role="service", expect=201,
+           json={"amount": 100_000, "reference": "loop"})
+
+    def buy() -> str:
+        order = w.call("POST", "/orders", role="shopper", expect=201, json={
+            "channel": "app", "fulfillment": "pickup", "store_id": "S1",
+            "lines": [{"sku": "CASE-BLK", "quantity": 1}]}).json()["id"]
+        w.call("POST", f"/orders/{order}/payments", role="shopper", json={"method": "stored_value"}, expect=201)
+        return order
+
+    buy()
+    read_members = commerce_ingest._changed_customers
+    placed = []
+
+    def meanwhile(con, db):  # between the orders' read and the payments' read, the shop sells on
+        placed.append(buy())
+        return read_members(con, db)
+
+    monkeypatch.setattr(commerce_ingest, "_changed_customers", meanwhile)
+    con, engine = duckdb.connect(), commerce_engine(w.services.settings.database_url)
+    try:
+        first = ingest_commerce(con, engine)
+        assert (first["orders"], first["payments"]) == (1, 1)  # the first order only, whole
+        orphans = "SELECT count(*) FROM raw.commerce_payments WHERE order_id NOT IN (SELECT order_id FROM raw.commerce_orders)"
+        assert con.execute(orphans).fetchone()[0] == 0
+        monkeypatch.setattr(commerce_ingest, "_changed_customers", read_members)
+        second = ingest_commerce(con, engine)
+        assert (second["orders"], second["payments"]) == (1, 1) and placed
+        assert con.execute(orphans).fetchone()[0] == 0
     finally:
         con.close()
         engine.dispose()

@@ -118,3 +118,29 @@ def test_a_run_killed_in_ingestion_in_dbt_and_in_the_publish_leaves_whole_marts_
     assert _fingerprint(home) == before  # nothing twice, nothing lost
     _check_invariants(home)
     assert _snapshot_counts(home / "serving" / SNAPSHOT_NAME) == snapshot
+
+
+def test_reads_while_a_run_writes_the_warehouse_get_the_snapshot_or_a_plain_word(small_home, tmp_path):
+    """DuckDB lets no reader beside a writing process: while a run holds the warehouse, a query of
+    the marts is answered from their published snapshot, and one of raw tables gets a sentence
+    saying why and when (no lock error, no traceback)."""
+    home = tmp_path / "home"
+    for part in ("warehouse/smartmall.duckdb", f"serving/{SNAPSHOT_NAME}"):
+        (home / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(small_home / part, home / part)
+    sql = "SELECT count(*), sum(revenue)::DOUBLE FROM marts.fct_sales_daily"
+    expected = run_cli(home, "sql", sql).stdout
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('holding', flush=True); time.sleep(120)", str(home / "warehouse/smartmall.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        during = run_cli(home, "sql", sql)
+        assert during.stdout == expected and "answered from the marts snapshot" in during.stderr
+        busy = run_cli(home, "status", check=False)
+        assert busy.returncode != 0 and "a pipeline run is writing the warehouse" in busy.stderr
+        assert "Traceback" not in busy.stderr and "IO Error" not in busy.stderr, busy.stderr[-2000:]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_cli(home, "status").returncode == 0  # the run over, everything reads again
