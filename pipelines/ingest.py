@@ -26,6 +26,7 @@ from data.contract import LINE_LIMIT_VARIABLE, MAX_ABS_QUANTITY, TABLES, Table
 from pipelines import commerce_ingest
 from pipelines.landing_files import (
     DEFAULT_FALLBACK_ENCODING,
+    FILE_RULES,
     LandedFile,
     Refusal,
     csv_reader,
@@ -215,7 +216,8 @@ def ingest_table(
     ).fetchall())
     refused = [r for (r,) in con.execute(
         "SELECT reason FROM raw.quarantine WHERE source_table = ? AND _batch IN (SELECT _batch FROM these_batches) "
-        "AND source_row IS NULL ORDER BY _source_file", [table.name]).fetchall()]
+        f"AND rule IN ({', '.join(repr(r) for r in FILE_RULES if r != 'malformed_line')}) ORDER BY _source_file",
+        [table.name]).fetchall()]
     con.execute("DROP TABLE IF EXISTS routed")
     con.execute("DROP TABLE IF EXISTS these_batches")
     return IngestReport(

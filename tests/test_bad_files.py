@@ -122,6 +122,7 @@ def test_a_csv_in_an_undeclared_encoding_is_refused_naming_its_line(tmp_path):
     assert {r[0] for r in con.execute("SELECT order_id FROM raw.transactions").fetchall()} == {"u1"}
     rule, reason = _quarantine(con)[("gbk.csv", 3)]
     assert rule == "not_utf8" and "line 3 is not UTF-8" in reason and "SMARTMALL_CSV_FALLBACK_ENCODING" in reason
+    assert report.refused_files == [reason]  # what the run prints
 
     # declared as Shift-JIS, which it is not either: still refused, with both reasons
     con.close()
