@@ -32,13 +32,11 @@ class Admission:
     def __init__(self, app: ASGIApp, max_body: int, max_inflight: int) -> None:
         self.app, self.max_body, self.max_inflight = app, max_body, max_inflight
         self.inflight = 0
-        self.shed = 0  # requests refused for overload since start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.inflight >= self.max_inflight and scope["path"] != "/health":
-            self.shed += 1
             return await _refuse(send, 503, "overloaded", "the server is at capacity; retry after the pause given",
                                  retry_after=True)
         if scope["method"] not in NO_BODY:
