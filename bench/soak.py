@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import queue
 import random
@@ -174,6 +175,7 @@ class Load:
         self.calls: list[tuple[str, str, int, float, float | None]] = []  # ..., client s, server s
         self.lagging: dict[str, int] = defaultdict(int)
         self.sessions: dict[str, int] = defaultdict(int)
+        self.offered: dict[str, int] = defaultdict(int)
         self.lock = threading.Lock()
         self.keys = {role: shop.w.keys[role] for role in ("service", "marketer", "admin")}
 
@@ -188,9 +190,13 @@ class Load:
                     "stock": self.shop.stock, "cart": self.shop.cart, "order": self.shop.order,
                     "events": self.shop.events, "return": self.shop.returns}
 
+        n_threads = threads or self.threads
+        ready = threading.Barrier(n_threads + 1)
+
         def client() -> None:
             with httpx.Client(base_url=self.shop.base_url, timeout=10,
                               limits=httpx.Limits(max_keepalive_connections=1)) as c:
+                ready.wait()
                 while not stop.is_set():
                     try:
                         due, kind = work.get(timeout=0.1)
@@ -205,9 +211,12 @@ class Load:
                     with self.lock:
                         self.sessions[phase] += 1
 
-        workers = [threading.Thread(target=client, daemon=True) for _ in range(threads or self.threads)]
+        workers = [threading.Thread(target=client, daemon=True) for _ in range(n_threads)]
         for t in workers:
             t.start()
+        # the clients are built before the first session is offered: building 400 (each loads the CA
+        # bundle) took the CPU from the API for the first two seconds of the overload
+        ready.wait()
         started = time.monotonic()
         n = 0
         while (now := time.monotonic()) < started + seconds:
@@ -220,8 +229,28 @@ class Load:
         stop.set()
         for t in workers:
             t.join(timeout=30)
+        self.lagging[phase] += work.qsize()
+        self.offered[phase] += n
         return summarise([c for c in self.calls if c[0] == phase], time.monotonic() - started, n,
-                         self.sessions[phase], self.lagging[phase] + work.qsize())
+                         self.sessions[phase], self.lagging[phase])
+
+    def run_in_processes(self, phase: str, rate: float, seconds: float, threads: int, processes: int) -> dict:
+        """``run`` split over ``processes`` forked processes, each offering its share of ``rate`` from
+        its share of ``threads``: one interpreter's lock shared by hundreds of client threads would
+        delay them after their answers arrive, and those delays would be counted as the API's."""
+        global _FORKED
+        _FORKED = self
+        started = time.monotonic()
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.starmap(_run_forked, [(phase, rate / processes, seconds, threads // processes)] * processes)
+        for calls, sessions, lagging, offered in parts:
+            self.calls.extend(calls)
+            self.sessions[phase] += sessions
+            self.lagging[phase] += lagging
+            self.offered[phase] += offered
+        return summarise([c for c in self.calls if c[0] == phase], time.monotonic() - started,
+                         self.offered[phase], self.sessions[phase], self.lagging[phase])
+
 
     def _call(self, c: httpx.Client, phase: str, method: str, path: str, who: str | None, *,
               idempotent: bool = False, **kw) -> httpx.Response | None:
@@ -244,6 +273,17 @@ class Load:
         if r is not None and r.status_code in (429, 503):
             raise _Shed
         return r
+
+
+_FORKED: Load | None = None  # the Load a forked process runs its share of
+
+
+def _run_forked(phase: str, rate: float, seconds: float, threads: int) -> tuple[list, int, int, int]:
+    random.seed()  # a fork inherits the parent's random state: each process draws its own sessions
+    load = _FORKED
+    load.run(phase, rate, seconds, threads)
+    return ([c for c in load.calls if c[0] == phase], load.sessions[phase], load.lagging[phase],
+            load.offered[phase])
 
 
 NAMED = {"products": "id", "skus": "sku", "customers": "id", "carts": "id", "orders": "id", "shipments": "waybill",
@@ -272,8 +312,11 @@ def summarise(calls: list[tuple[str, str, int, float, float | None]], seconds: f
     shed = sum(c[2] in (503, 429) for c in calls)
     errors = sum(c[2] == 0 or (c[2] >= 500 and c[2] != 503) for c in calls)
     by_endpoint: dict[str, list[float]] = defaultdict(list)
-    for _, endpoint, _, s, _ in answered:
+    held_by_endpoint: dict[str, list[float]] = defaultdict(list)
+    for _, endpoint, _, s, server in answered:
         by_endpoint[endpoint].append(s)
+        if server is not None:
+            held_by_endpoint[endpoint].append(server)
     held = [c[4] for c in answered if c[4] is not None]
     return {
         "seconds": round(seconds, 1), "offered_sessions_per_s": round(offered / seconds, 1),
@@ -286,7 +329,9 @@ def summarise(calls: list[tuple[str, str, int, float, float | None]], seconds: f
         "server_p50_ms": round(_quantile(held, 0.5) * 1000, 1), "server_p99_ms": round(_quantile(held, 0.99) * 1000, 1),
         "statuses": dict(sorted(_count(c[2] for c in calls).items())),
         "endpoints": {e: {"n": len(v), "p50_ms": round(_quantile(v, 0.5) * 1000, 1),
-                          "p99_ms": round(_quantile(v, 0.99) * 1000, 1)} for e, v in sorted(by_endpoint.items())},
+                          "p99_ms": round(_quantile(v, 0.99) * 1000, 1),
+                          "server_p99_ms": round(_quantile(held_by_endpoint[e], 0.99) * 1000, 1)}
+                      for e, v in sorted(by_endpoint.items())},
     }
 
 
@@ -359,6 +404,59 @@ def invariants(w: World) -> dict:
     return result
 
 
+PROBES = (("/products", {"limit": 20}), (f"/skus/{SKUS[0]}/price", {"channel": "app"}), ("/inventory", {"sku": SKUS[1]}))
+
+
+def probe(base_url: str, key: str, start_at: float, seconds: float, rate: float = 10) -> dict:
+    """Browse and price reads at ``rate`` a second from ``start_at`` (epoch seconds) for ``seconds``,
+    from four threads of this process alone: the latency a shopper sees, apart from the load
+    generator's own delays (its hundreds of threads wait for one interpreter lock, so the times it
+    records include time its threads waited to run). Shed answers are counted, not timed."""
+    time.sleep(max(0.0, start_at - time.time()))
+    slots: queue.Queue = queue.Queue()
+    calls: list[tuple[int, float, float | None]] = []
+
+    def client() -> None:
+        with httpx.Client(base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {key}"}) as c:
+            while (i := slots.get()) is not None:
+                path, params = PROBES[i % len(PROBES)]
+                started = time.monotonic()
+                try:
+                    r = c.get(path, params=params)
+                except httpx.TransportError:
+                    calls.append((0, time.monotonic() - started, None))
+                    continue
+                timing = r.headers.get("server-timing", "")
+                calls.append((r.status_code, time.monotonic() - started,
+                              float(timing.split("dur=")[1]) / 1000 if "dur=" in timing else None))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    for i in range(int(seconds * rate)):
+        time.sleep(max(0.0, started + i / rate - time.monotonic()))
+        slots.put(i)
+    for _ in threads:
+        slots.put(None)
+    for t in threads:
+        t.join()
+    answered = [c for c in calls if c[0] == 200]
+    return {"sent": len(calls), "answered": len(answered), "shed": sum(c[0] in (429, 503) for c in calls),
+            "errors": sum(c[0] == 0 or c[0] >= 500 and c[0] != 503 for c in calls),
+            "p50_ms": round(_quantile([c[1] for c in answered], 0.5) * 1000, 1),
+            "p99_ms": round(_quantile([c[1] for c in answered], 0.99) * 1000, 1),
+            "server_p99_ms": round(_quantile([c[2] for c in answered if c[2] is not None], 0.99) * 1000, 1)}
+
+
+def _start_probe(base_url: str, key: str, seconds: float) -> tuple[subprocess.Popen, float]:
+    """``probe`` in a process of its own, starting in 5 s (its imports are done by then)."""
+    start_at = time.time() + 5
+    proc = subprocess.Popen([sys.executable, __file__, "--probe", base_url, key, str(start_at), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    return proc, start_at
+
+
 def _pipeline(home: Path, url: str) -> subprocess.Popen:
     """``smartmall generate`` (small) then ``smartmall run``, reading the API's database, at a lower
     CPU and disk priority (nice 10, ionice idle): a batch job on the shop's machine yields to the
@@ -377,7 +475,12 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=20, help="length of each ramp step")
     parser.add_argument("--no-pipeline", action="store_true", help="a quick look: no pipeline run mid-way")
     parser.add_argument("--rate", type=float, help="sessions a second to soak at (default: found by the ramp)")
+    parser.add_argument("--probe", nargs=4, metavar=("URL", "KEY", "START_AT", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe:  # the process _start_probe starts
+        url, key, start_at, seconds = args.probe
+        print(json.dumps(probe(url, key, float(start_at), float(seconds))))
+        return
     admin = _admin_url()
     url = _fresh_db(admin, "smartmall_soak")
     result: dict = {"workers": args.workers, "mix": MIX}
@@ -437,7 +540,10 @@ def main() -> None:
                                        load.lagging["soak"] + load.lagging["soak, pipeline running"])
             result["soak_first_half"], result["soak_second_half_pipeline"] = first, second
             # the clients outnumber what the workers admit (COMMERCE_MAX_INFLIGHT each), as in a flash crowd
-            result["overload_5x"] = load.run("overload 5x", 5 * rate, 60, threads=400)
+            prober, start_at = _start_probe(shop.base_url, load.keys["service"], 60)
+            time.sleep(max(0.0, start_at - time.time()))
+            result["overload_5x"] = load.run_in_processes("overload 5x", 5 * rate, 60, threads=400, processes=4)
+            result["overload_5x"]["probe"] = json.loads(prober.communicate(timeout=60)[0])
             result["recovery_1x"] = load.run("recovery 1x", rate, 30)
             result["invariants"] = invariants(w)
         finally:
@@ -450,6 +556,9 @@ def main() -> None:
         s = result[phase]
         print(f"{phase}: offered {s['offered_sessions_per_s']} sessions/s, {s['accepted_per_s']} accepted req/s, "
               f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms (in the API: {s['server_p99_ms']} ms), shed {s['shed_share']:.1%}, errors {s['error_share']:.2%}")
+    p = result["overload_5x"]["probe"]
+    print(f"overload_5x, probe process: {p['answered']} of {p['sent']} answered, p50 {p['p50_ms']} ms, "
+          f"p99 {p['p99_ms']} ms (in the API: {p['server_p99_ms']} ms), shed {p['shed']}, errors {p['errors']}")
     print("invariants hold:", result["invariants"]["all_hold"])
     out = REPO / "bench" / "results" / "soak.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -124,7 +124,8 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
                               "in minor units (fen / cents). "
                               "Authenticate with `Authorization: Bearer <API key>`.")
     app.state.services = build_services(settings)
-    app.add_middleware(Admission, max_body=settings.max_body_bytes, max_inflight=settings.max_inflight)
+    app.add_middleware(Admission, max_body=settings.max_body_bytes, max_inflight=settings.max_inflight,
+                       target=settings.admission_target_ms / 1000)
     errors.install(app)
     openapi.install(app)
     routes = [route for module in (catalogue, locations, inventory, customers, orders, integrations, recommendations,

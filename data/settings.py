@@ -124,8 +124,12 @@ class Settings(BaseSettings):
                                    "largest legitimate one is an event batch of 1,000 events", gt=0)
     max_inflight: int = _setting(48, "COMMERCE_MAX_INFLIGHT",
                                  "requests one API worker holds at once (running or queued for its threads); "
-                                 "beyond them 503 + Retry-After at once, so admitted requests keep their latency",
-                                 gt=0)
+                                 "beyond them 503 + Retry-After at once, so admitted requests keep their latency "
+                                 "(the ceiling of an adaptive limit: see COMMERCE_ADMISSION_TARGET_MS)", gt=0)
+    admission_target_ms: float = _setting(250.0, "COMMERCE_ADMISSION_TARGET_MS",
+                                          "a request a worker holds longer than this cuts its admission limit by "
+                                          "a quarter (down to 4); each one answered sooner raises it again, up to "
+                                          "COMMERCE_MAX_INFLIGHT", gt=0)
     db_pool_size: int = _setting(20, "COMMERCE_DB_POOL", "database connections per API worker", gt=0)
     shelf_seconds: float = _setting(1.0, "COMMERCE_SHELF_SECONDS",
                                     "recommendations: each API worker holds what may be shown (listed, channels, "

@@ -258,7 +258,8 @@ def _free_port() -> int:
 def live_pg_world(pg_url, tmp_path) -> Iterator[World]:
     """The app served by uvicorn on loopback over PostgreSQL, for concurrent clients: the race tests
     send hundreds at once to one worker, so it admits them all (shedding has its own test)."""
-    with served_world(pg_url, tmp_path, db_pool_size=30, max_inflight=10_000) as w:
+    with served_world(pg_url, tmp_path, db_pool_size=30, max_inflight=10_000,
+                      admission_target_ms=3_600_000) as w:
         yield w
 
 
