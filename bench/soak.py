@@ -13,7 +13,10 @@ limited coupon, some of a hot SKU with little stock), event batches, and deliver
 2. **Soak** at that rate for ``--minutes``; half-way, the pipeline runs once (``smartmall run`` on a
    small synthetic retailer, reading this API's database: the commerce loop), niced. ``--rate``
    soaks at a given rate instead of the ramp's (the ramp runs without the pipeline).
-3. **Overload** at 5x for 60 s, then 30 s back at 1x (recovery).
+3. **Overload** at 5x for 60 s, offered by 4 forked processes (one Python process's threads could not
+   start the sessions on time, and their GIL inflated the client-side times), every HTTP client
+   built before the clock starts; a separate probe process reads 10 times a second meanwhile (an
+   ordinary shopper's view of the overload). Then 30 s back at 1x (recovery).
 4. **Invariants**: no stock row oversold or negative, the stock ledger rebuilds every level, points
    balances match their ledger, the coupon's total and per-member limits held, every paid order's
    payments add up to what it was paid.
